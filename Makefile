@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv from the lock file first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test dev check lock clean
+
+run: $(INSTALLED)
+	$(BIN)/newsimpact run --config newsimpact.toml
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+# The Dagster UI on the sample config, at http://127.0.0.1:3000
+dev: $(INSTALLED)
+	$(BIN)/newsimpact dev --config newsimpact.toml
+
+# The Great Expectations suites alone, on the warehouse as it is.
+check: $(INSTALLED)
+	$(BIN)/newsimpact check --config newsimpact.toml
+
+$(INSTALLED): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Re-pin every dependency after editing pyproject.toml (needs `uv`: pip install uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --output-file requirements.lock
+
+clean:
+	rm -rf $(VENV) warehouse/*.duckdb warehouse/.newsimpact warehouse/newsimpact_data_docs dbt_project/target

@@ -1,0 +1,272 @@
+"""The TOML configuration (`../shared/spec/inputs.md` §3) as frozen dataclasses.
+
+Every key has the spec's default. A config error names the file and the key, and is raised
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NEWS_SOURCE_TYPES = frozenset({"documents"})
+PRICE_SOURCE_TYPES = frozenset({"csv"})
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or breaks a rule; the message names file and key."""
+
+    def __init__(self, config_path: Path, key: str, problem: str):
+        super().__init__(f"{config_path}: [{key}] {problem}")
+        self.config_path = config_path
+        self.key = key
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str  # unique label, used in audit tables; `news[0]` unless the entry sets `name`
+    type: str
+    path: Path  # absolute
+
+
+@dataclass(frozen=True)
+class EventStudyConfig:
+    benchmark: str = "^GSPC"
+    calendar: str = "XNYS"
+    estimation_window: tuple[int, int] = (-250, -11)
+    min_estimation_returns: int = 120
+    event_windows: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (-1, 1), (-5, 5))
+    # Relative days of fct_abnormal_return_daily (the data behind CAR plots).
+    daily_window: tuple[int, int] = (-10, 10)
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The dbt project vars that carry this section (see dbt_project.yml)."""
+        return {
+            "benchmark_ticker": self.benchmark,
+            "calendar_code": self.calendar,
+            "estimation_window_start": self.estimation_window[0],
+            "estimation_window_end": self.estimation_window[1],
+            "min_estimation_returns": self.min_estimation_returns,
+            "event_windows": [list(window) for window in self.event_windows],
+            "daily_window_start": self.daily_window[0],
+            "daily_window_end": self.daily_window[1],
+        }
+
+    @property
+    def sessions_reach(self) -> int:
+        """How many sessions before/after any dated record the calendar must cover."""
+        return max(
+            abs(self.estimation_window[0]),
+            *(abs(bound) for window in self.event_windows for bound in window),
+            *(abs(bound) for bound in self.daily_window),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    cron: str = "0 6 * * *"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    warehouse_path: Path
+    news_sources: tuple[SourceConfig, ...]
+    price_sources: tuple[SourceConfig, ...]
+    event_study: EventStudyConfig = field(default_factory=EventStudyConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        """Run state kept next to the warehouse: Dagster instance, dbt profile, GX Data Docs."""
+        return self.warehouse_path.parent / f".{self.warehouse_path.stem}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    @property
+    def dbt_profiles_dir(self) -> Path:
+        return self.state_dir / "dbt"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.warehouse_path.parent / f"{self.warehouse_path.stem}_data_docs"
+
+
+def load_settings(config_path: str | Path) -> Settings:
+    path = Path(config_path).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "-", "file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(path, "-", f"not valid TOML: {error}") from None
+    return _parse(path, raw)
+
+
+def _parse(path: Path, raw: dict[str, Any]) -> Settings:
+    reader = _Reader(path)
+    reader.only_keys(raw, "", {"warehouse", "sources", "event_study", "schedule"})
+
+    warehouse = reader.table(raw, "warehouse")
+    reader.only_keys(warehouse, "warehouse", {"path"})
+    warehouse_path = reader.resolve(
+        reader.string(warehouse, "warehouse", "path", "warehouse/newsimpact.duckdb")
+    )
+
+    sources = reader.table(raw, "sources")
+    reader.only_keys(sources, "sources", {"news", "prices"})
+    news = reader.sources(sources, "news", NEWS_SOURCE_TYPES, ("documents", "samples/news"))
+    prices = reader.sources(sources, "prices", PRICE_SOURCE_TYPES, ("csv", "samples/prices"))
+    names = [source.name for source in news + prices]
+    if len(set(names)) != len(names):
+        raise ConfigError(path, "sources", f"source names must be unique, got {names}")
+
+    study = reader.table(raw, "event_study")
+    reader.only_keys(
+        study,
+        "event_study",
+        {"benchmark", "calendar", "estimation_window", "min_estimation_returns", "event_windows",
+         "daily_window"},
+    )
+    defaults = EventStudyConfig()
+    estimation_window = reader.window(
+        study, "event_study.estimation_window", "estimation_window", defaults.estimation_window
+    )
+    if estimation_window[1] >= 0:
+        raise ConfigError(path, "event_study.estimation_window", "must end before day 0")
+    min_returns = reader.integer(
+        study, "event_study", "min_estimation_returns", defaults.min_estimation_returns
+    )
+    if not 3 <= min_returns <= estimation_window[1] - estimation_window[0] + 1:
+        raise ConfigError(
+            path,
+            "event_study.min_estimation_returns",
+            "must be at least 3 and at most the estimation window's length",
+        )
+    raw_windows = study.get("event_windows", [list(w) for w in defaults.event_windows])
+    if not isinstance(raw_windows, list) or not raw_windows:
+        raise ConfigError(path, "event_study.event_windows", "must be a non-empty list of [start, end]")
+    event_windows = tuple(
+        reader.window({"w": item}, f"event_study.event_windows[{index}]", "w", None)
+        for index, item in enumerate(raw_windows)
+    )
+    if len(set(event_windows)) != len(event_windows):
+        raise ConfigError(path, "event_study.event_windows", "windows must be distinct")
+    if any(start <= estimation_window[1] for start, _ in event_windows):
+        raise ConfigError(
+            path, "event_study.event_windows", "windows must start after the estimation window"
+        )
+    event_study = EventStudyConfig(
+        benchmark=reader.string(study, "event_study", "benchmark", defaults.benchmark).upper(),
+        calendar=reader.string(study, "event_study", "calendar", defaults.calendar).upper(),
+        estimation_window=estimation_window,
+        min_estimation_returns=min_returns,
+        event_windows=event_windows,
+        daily_window=reader.window(
+            study, "event_study.daily_window", "daily_window", defaults.daily_window
+        ),
+    )
+    _check_calendar(path, event_study.calendar)
+
+    schedule = reader.table(raw, "schedule")
+    reader.only_keys(schedule, "schedule", {"cron", "timezone"})
+    return Settings(
+        config_path=path,
+        warehouse_path=warehouse_path,
+        news_sources=news,
+        price_sources=prices,
+        event_study=event_study,
+        schedule=ScheduleConfig(
+            cron=reader.string(schedule, "schedule", "cron", ScheduleConfig.cron),
+            timezone=reader.string(schedule, "schedule", "timezone", ScheduleConfig.timezone),
+        ),
+    )
+
+
+def _check_calendar(path: Path, code: str) -> None:
+    import exchange_calendars  # heavy import, only needed to validate the name
+
+    if code not in exchange_calendars.get_calendar_names(include_aliases=True):
+        raise ConfigError(path, "event_study.calendar", f"unknown exchange calendar {code!r}")
+
+
+class _Reader:
+    """Typed access to the parsed TOML that names file and key in every error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.path, key, problem)
+
+    def only_keys(self, table: dict[str, Any], where: str, allowed: set[str]) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            key = f"{where}.{unknown[0]}" if where else unknown[0]
+            raise self.fail(key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+    def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def string(self, table: dict[str, Any], where: str, key: str, default: str) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{where}.{key}", "must be a non-empty string")
+        return value.strip()
+
+    def integer(self, table: dict[str, Any], where: str, key: str, default: int) -> int:
+        value = table.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(f"{where}.{key}", "must be an integer")
+        return value
+
+    def window(
+        self, table: dict[str, Any], full_key: str, key: str, default: tuple[int, int] | None
+    ) -> tuple[int, int]:
+        value = table.get(key, default)
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or value[0] > value[1]
+        ):
+            raise self.fail(full_key, "must be [start, end] with integers start <= end")
+        return (value[0], value[1])
+
+    def resolve(self, relative: str) -> Path:
+        return (self.path.parent / relative).resolve()
+
+    def sources(
+        self,
+        sources: dict[str, Any],
+        kind: str,
+        allowed_types: frozenset[str],
+        default: tuple[str, str],
+    ) -> tuple[SourceConfig, ...]:
+        entries = sources.get(kind, [{"type": default[0], "path": default[1]}])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise self.fail(f"sources.{kind}", "must be an array of tables ([[sources.%s]])" % kind)
+        parsed = []
+        for index, entry in enumerate(entries):
+            where = f"sources.{kind}[{index}]"
+            self.only_keys(entry, where, {"type", "path", "name"})
+            source_type = self.string(entry, where, "type", "")
+            if source_type not in allowed_types:
+                raise self.fail(
+                    f"{where}.type",
+                    f"unknown source type {source_type!r}; supported: {', '.join(sorted(allowed_types))}",
+                )
+            folder = self.resolve(self.string(entry, where, "path", ""))
+            if not folder.is_dir():
+                raise self.fail(f"{where}.path", f"folder not found: {folder}")
+            name = self.string(entry, where, "name", f"{kind}[{index}]")
+            parsed.append(SourceConfig(name=name, type=source_type, path=folder))
+        return tuple(parsed)
