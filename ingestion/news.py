@@ -1,0 +1,343 @@
+"""News documents (source type `documents`): `.txt` files -> raw.news_documents, raw.news_annotations.
+
+File format (docs: shared/spec/inputs.md): an optional front matter between `---` lines, the body,
+then one annotation per line (`KEY: description`).
+
+Where the body ends: an annotation line is `KEY: description` with a short KEY (at most 80
+characters and 8 words, not ending like a sentence). The annotation block is the longest run of
+such lines at the END of the document (blank lines allowed). So a body line with a colon
+("Cook said: we are ...") stays in the body as long as a body line follows it; only a body whose
+very last line looks like an annotation is ambiguous, and is then read as an annotation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from ingestion.quarantine import (
+    DOCUMENTS_SOURCE_TYPE,
+    QuarantineRecord,
+    SourceFile,
+    file_stats_frame,
+    list_source_files,
+    quarantine_frame,
+)
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+MAX_KEY_CHARS = 80
+MAX_KEY_WORDS = 8
+
+DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
+    "document_id": pl.String(),
+    "source_name": pl.String(),
+    "file_path": pl.String(),
+    "published_at": pl.Datetime("us", "UTC"),
+    "source": pl.String(),
+    "url": pl.String(),
+    "title": pl.String(),
+    "body": pl.String(),
+    "front_matter": pl.String(),  # JSON text; DuckDB stores it as JSON
+    "sentiment": pl.Float64(),
+    "content_hash": pl.String(),
+}
+
+ANNOTATION_SCHEMA: dict[str, pl.DataType] = {
+    "document_id": pl.String(),
+    "position": pl.Int32(),
+    "kind": pl.String(),
+    "annotation_key": pl.String(),
+    "description": pl.String(),
+}
+
+AnnotationKind = Literal["entity", "ticker", "theme"]
+
+FRONT_MATTER_DELIMITER = "---"
+FRONT_MATTER_LINE = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?P<value>(?:[ \t].*)?)")
+# As in YAML, ' #' starts a comment in an unquoted value; a '#' inside a URL does not.
+TRAILING_COMMENT = re.compile(r"\s+#.*$")
+THEME_KEY = re.compile(r"[A-Za-z0-9_]*_[A-Za-z0-9_]*")
+# A key may end with an abbreviation's dot ("Meta Platforms, Inc.", "U.S."), not a sentence's.
+ABBREVIATION = re.compile(r"(?:[A-Z][a-z]{0,3}\.)|(?:[A-Za-z]\.){2,}")
+WHITESPACE_RUN = re.compile(r"\s+")
+
+
+class DocumentError(ValueError):
+    """A document that cannot be loaded; `reason` is the sentence for `audit.quarantine`."""
+
+    def __init__(self, reason: str, document_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.document_id = document_id
+
+
+@dataclass(frozen=True)
+class Annotation:
+    kind: AnnotationKind
+    key: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    document_id: str
+    published_at: datetime | None  # UTC
+    front_matter: dict[str, str | None]  # every key as written, unknown keys included
+    body: str
+    annotations: tuple[Annotation, ...]
+
+
+@dataclass(frozen=True)
+class NewsBatch:
+    source_name: str
+    documents: pl.DataFrame  # raw.news_documents without ingested_at
+    annotations: pl.DataFrame  # raw.news_annotations
+    quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
+    files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
+    skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+
+
+def read_documents(
+    root: Path,
+    source_name: str,
+    *,
+    skip_hashes: Mapping[str, str] = {},
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> NewsBatch:
+    """Read every `*.txt` under `root`; files whose hash equals `skip_hashes[path]` are skipped.
+
+    Each file read is one record: loaded as a document or quarantined with the reason. A document
+    id already read from an earlier path (paths sorted) quarantines the later file.
+    """
+    listing = list_source_files(root, [".txt"], skip_hashes)
+    documents: list[dict[str, object]] = []
+    annotations: list[dict[str, object]] = []
+    rejected: list[QuarantineRecord] = []
+    first_path_by_id: dict[str, str] = {}
+    for file in listing.files:
+        try:
+            parsed = _parse_file(file, max_bytes)
+        except DocumentError as error:
+            rejected.append(
+                QuarantineRecord(
+                    file.rel_path, error.reason, _raw_text(file.data), record_key=error.document_id
+                )
+            )
+            continue
+        first_path = first_path_by_id.setdefault(parsed.document_id, file.rel_path)
+        if first_path != file.rel_path:
+            rejected.append(
+                QuarantineRecord(
+                    file.rel_path,
+                    f"duplicate document id {parsed.document_id!r}: already read from {first_path}",
+                    _raw_text(file.data),
+                    record_key=parsed.document_id,
+                )
+            )
+            continue
+        documents.append(_document_row(parsed, file, source_name))
+        annotations.extend(
+            {
+                "document_id": parsed.document_id,
+                "position": position,
+                "kind": annotation.kind,
+                "annotation_key": annotation.key,
+                "description": annotation.description,
+            }
+            for position, annotation in enumerate(parsed.annotations, start=1)
+        )
+
+    quarantined_counts = {record.file_path: 1 for record in rejected}
+    return NewsBatch(
+        source_name=source_name,
+        documents=pl.DataFrame(documents, schema=DOCUMENT_SCHEMA),
+        annotations=pl.DataFrame(annotations, schema=ANNOTATION_SCHEMA),
+        quarantine=quarantine_frame(
+            rejected, source_type=DOCUMENTS_SOURCE_TYPE, source_name=source_name
+        ),
+        files=file_stats_frame(
+            listing.files,
+            source_type=DOCUMENTS_SOURCE_TYPE,
+            source_name=source_name,
+            read_counts={file.rel_path: 1 for file in listing.files},
+            quarantined_counts=quarantined_counts,
+        ),
+        skipped_files=listing.skipped_files,
+    )
+
+
+def parse_document(text: str, *, file_stem: str) -> ParsedDocument:
+    """Parse one decoded document; raises `DocumentError` when it cannot be loaded."""
+    text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+    lines = text.splitlines()
+    if not text.strip():
+        raise DocumentError("empty document: the file has no text")
+    front_matter, content_lines = _split_front_matter(lines)
+    document_id = front_matter.get("id") or file_stem
+    published_at = _parse_published_at(front_matter.get("published_at"), document_id)
+    body_lines, annotations = _split_body(content_lines)
+    body = _normalise_paragraphs(body_lines)
+    if not body:
+        raise DocumentError("no body: the document has no text before its annotations", document_id)
+    return ParsedDocument(document_id, published_at, front_matter, body, annotations)
+
+
+def annotation_kind(key: str) -> AnnotationKind:
+    if key.startswith("$"):
+        return "ticker"
+    if THEME_KEY.fullmatch(key):
+        return "theme"
+    return "entity"
+
+
+def _parse_file(file: SourceFile, max_bytes: int) -> ParsedDocument:
+    if len(file.data) > max_bytes:
+        raise DocumentError(f"file is {len(file.data):,} bytes, over the {max_bytes:,}-byte limit")
+    try:
+        text = file.data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DocumentError(
+            f"not valid UTF-8: byte 0x{file.data[error.start]:02x} at offset {error.start}"
+        ) from None
+    return parse_document(text, file_stem=file.stem)
+
+
+def _split_front_matter(lines: list[str]) -> tuple[dict[str, str | None], list[str]]:
+    if not lines or lines[0].strip() != FRONT_MATTER_DELIMITER:
+        return {}, lines
+    closing = next(
+        (i for i in range(1, len(lines)) if lines[i].strip() == FRONT_MATTER_DELIMITER), None
+    )
+    if closing is None:
+        raise DocumentError("malformed front matter: no closing '---' line")
+    fields: dict[str, str | None] = {}
+    for line_number, line in enumerate(lines[1:closing], start=2):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = FRONT_MATTER_LINE.fullmatch(stripped)
+        if match is None:
+            raise DocumentError(
+                f"malformed front matter: line {line_number} {stripped!r} is not 'key: value'"
+            )
+        key = match["key"]
+        if key in fields:
+            raise DocumentError(f"malformed front matter: line {line_number} repeats key {key!r}")
+        fields[key] = _front_matter_value(match["value"], line_number)
+    return fields, lines[closing + 1 :]
+
+
+def _front_matter_value(raw: str, line_number: int) -> str | None:
+    value = raw.strip()
+    if value[:1] in ('"', "'"):
+        closing = value.find(value[0], 1)
+        rest = value[closing + 1 :].strip() if closing != -1 else ""
+        if closing == -1 or (rest and not rest.startswith("#")):
+            raise DocumentError(
+                f"malformed front matter: line {line_number} has an unterminated quoted value"
+            )
+        return value[1:closing]
+    return TRAILING_COMMENT.sub("", value) or None
+
+
+def _parse_published_at(value: str | None, document_id: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise DocumentError(
+            f"published_at {value!r} is not an ISO 8601 timestamp", document_id
+        ) from None
+    if parsed.tzinfo is None:
+        raise DocumentError(
+            f"published_at {value!r} has no time zone: add Z or an offset such as +01:00",
+            document_id,
+        )
+    return parsed.astimezone(UTC)
+
+
+def _split_body(lines: list[str]) -> tuple[list[str], tuple[Annotation, ...]]:
+    """Body lines and the annotations of the trailing annotation block (see module docstring)."""
+    block_start = len(lines)
+    for index in range(len(lines) - 1, -1, -1):
+        if not lines[index].strip():
+            continue
+        if _parse_annotation(lines[index]) is None:
+            break
+        block_start = index
+    annotations = tuple(
+        annotation
+        for line in lines[block_start:]
+        if (annotation := _parse_annotation(line)) is not None
+    )
+    return lines[:block_start], annotations
+
+
+def _parse_annotation(line: str) -> Annotation | None:
+    key, separator, description = _collapse_whitespace(line).partition(": ")
+    key, description = key.strip(), description.strip()
+    if not separator or not description or not _looks_like_key(key):
+        return None
+    return Annotation(annotation_kind(key), key, description)
+
+
+def _looks_like_key(key: str) -> bool:
+    words = key.split()
+    if not words or len(key) > MAX_KEY_CHARS or len(words) > MAX_KEY_WORDS:
+        return False
+    if key.endswith(("!", "?")):
+        return False
+    return not key.endswith(".") or ABBREVIATION.fullmatch(words[-1]) is not None
+
+
+def _normalise_paragraphs(lines: list[str]) -> str:
+    """Collapse whitespace inside lines; keep line breaks and one blank line between paragraphs."""
+    paragraphs: list[list[str]] = [[]]
+    for line in lines:
+        cleaned = _collapse_whitespace(line)
+        if cleaned:
+            paragraphs[-1].append(cleaned)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return "\n\n".join("\n".join(paragraph) for paragraph in paragraphs if paragraph)
+
+
+def _collapse_whitespace(line: str) -> str:
+    return WHITESPACE_RUN.sub(" ", line).strip()
+
+
+def _document_row(parsed: ParsedDocument, file: SourceFile, source_name: str) -> dict[str, object]:
+    return {
+        "document_id": parsed.document_id,
+        "source_name": source_name,
+        "file_path": file.rel_path,
+        "published_at": parsed.published_at,
+        "source": parsed.front_matter.get("source"),
+        "url": parsed.front_matter.get("url"),
+        "title": parsed.front_matter.get("title"),
+        "body": parsed.body,
+        "front_matter": json.dumps(parsed.front_matter, ensure_ascii=False),
+        "sentiment": _sentiment_analyzer().polarity_scores(parsed.body)["compound"],
+        "content_hash": file.content_hash,
+    }
+
+
+@cache
+def _sentiment_analyzer() -> SentimentIntensityAnalyzer:
+    # Building the analyzer loads VADER's lexicon from disk: do it once per process.
+    return SentimentIntensityAnalyzer()
+
+
+def _raw_text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")

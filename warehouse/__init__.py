@@ -1,0 +1,1 @@
+"""DuckDB access: raw/audit DDL (`schema`) and idempotent loaders of reader output (`loaders`)."""

@@ -1,0 +1,91 @@
+"""DDL of the schemas written by Python: `raw` (reader output) and `audit` (quarantine, manifest).
+
+Column names and types follow docs/architecture.md; dbt reads these tables through `source()`s.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS audit;
+
+CREATE TABLE IF NOT EXISTS raw.news_documents (
+    document_id   VARCHAR PRIMARY KEY,
+    source_name   VARCHAR NOT NULL,
+    file_path     VARCHAR NOT NULL,
+    published_at  TIMESTAMPTZ,
+    source        VARCHAR,
+    url           VARCHAR,
+    title         VARCHAR,
+    body          VARCHAR NOT NULL,
+    front_matter  JSON NOT NULL,
+    sentiment     DOUBLE NOT NULL,
+    content_hash  VARCHAR NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.news_annotations (
+    document_id     VARCHAR NOT NULL,
+    position        INTEGER NOT NULL,
+    kind            VARCHAR NOT NULL CHECK (kind IN ('entity', 'ticker', 'theme')),
+    annotation_key  VARCHAR NOT NULL,
+    description     VARCHAR NOT NULL,
+    PRIMARY KEY (document_id, position)
+);
+
+CREATE TABLE IF NOT EXISTS raw.prices_daily (
+    ticker        VARCHAR NOT NULL,
+    session_date  DATE NOT NULL,
+    open          DOUBLE NOT NULL,
+    high          DOUBLE NOT NULL,
+    low           DOUBLE NOT NULL,
+    close         DOUBLE NOT NULL,
+    adj_close     DOUBLE NOT NULL,
+    volume        DOUBLE NOT NULL,
+    source_name   VARCHAR NOT NULL,
+    file_path     VARCHAR NOT NULL,
+    row_number    INTEGER NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (ticker, session_date)
+);
+
+CREATE TABLE IF NOT EXISTS raw.exchange_sessions (
+    calendar_code   VARCHAR NOT NULL,
+    session_date    DATE NOT NULL,
+    session_index   INTEGER NOT NULL,
+    open_at         TIMESTAMPTZ NOT NULL,
+    close_at        TIMESTAMPTZ NOT NULL,
+    is_early_close  BOOLEAN NOT NULL,
+    PRIMARY KEY (calendar_code, session_date)
+);
+
+CREATE TABLE IF NOT EXISTS audit.quarantine (
+    source_type     VARCHAR NOT NULL,
+    source_name     VARCHAR NOT NULL,
+    file_path       VARCHAR NOT NULL,
+    row_number      INTEGER,
+    record_key      VARCHAR,
+    reason          VARCHAR NOT NULL,
+    raw_value       VARCHAR,
+    quarantined_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit.ingested_files (
+    source_name          VARCHAR NOT NULL,
+    file_path            VARCHAR NOT NULL,
+    source_type          VARCHAR NOT NULL,
+    content_hash         VARCHAR NOT NULL,
+    records_read         BIGINT NOT NULL,
+    records_loaded       BIGINT NOT NULL,
+    records_quarantined  BIGINT NOT NULL,
+    ingested_at          TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source_name, file_path)
+);
+"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and audit schemas and tables when missing; existing data is left alone."""
+    con.execute(DDL)
