@@ -1,0 +1,58 @@
+{#-
+    Types an entity that is not in the reference seeds from its name and annotation description.
+
+    Rule (documented in docs.md, block `entity_type_rule`): the text `name + ' ' + description` is
+    normalised like names (lower case, non-alphanumerics -> one space, padded with spaces: see
+    `entity_typing_text`), then
+    searched for whole-word keywords of three kinds. The kind whose keyword occurs FIRST wins,
+    because descriptions usually start with what the entity is ("X is the co-founder ...",
+    "X is a technology company ..."). Nothing found -> 'other'.
+-#}
+
+{% macro entity_type_keywords() -%}
+    {{ return({
+        'person': [
+            'chief executive', 'ceo', 'cfo', 'coo', 'co founder', 'cofounder', 'founder',
+            'chairman', 'chairwoman', 'president', 'billionaire', 'entrepreneur', 'investor',
+            'analyst', 'senator', 'minister', 'he', 'she', 'his', 'her', 'him'
+        ],
+        'company': [
+            'company', 'companies', 'inc', 'corp', 'corporation', 'firm', 'maker', 'manufacturer',
+            'retailer', 'conglomerate', 'startup', 'ltd', 'plc', 'llc', 'ag', 'sa', 'oyj',
+            'bank', 'airline', 'automaker', 'chipmaker', 'carrier', 'brand', 'holdings'
+        ],
+        'organization': [
+            'agency', 'commission', 'regulator', 'group', 'union', 'university', 'association',
+            'court', 'government', 'ministry', 'department', 'authority', 'institute',
+            'organization', 'organisation', 'foundation', 'committee', 'council', 'parliament',
+            'congress', 'nonprofit', 'non profit', 'federal reserve'
+        ]
+    }) }}
+{%- endmacro %}
+
+{% macro infer_entity_type(typing_text) -%}
+    {#- typing_text: a column holding ' ' || normalize_entity_name(name || ' ' || description) || ' ' -#}
+    {%- set keywords = entity_type_keywords() -%}
+    {%- set first_hits = {} -%}
+    {%- for entity_type, words in keywords.items() -%}
+        {%- set positions = [] -%}
+        {%- for word in words -%}
+            {%- do positions.append("coalesce(nullif(" ~ dbt.position("' " ~ word ~ " '", typing_text) ~ ", 0), 1000000)") -%}
+        {%- endfor -%}
+        {%- do first_hits.update({entity_type: 'least(' ~ positions | join(', ') ~ ')'}) -%}
+    {%- endfor -%}
+    case
+        when least({{ first_hits['person'] }}, {{ first_hits['company'] }}, {{ first_hits['organization'] }}) = 1000000
+            then 'other'
+        when {{ first_hits['person'] }} <= {{ first_hits['company'] }}
+            and {{ first_hits['person'] }} <= {{ first_hits['organization'] }}
+            then 'person'
+        when {{ first_hits['company'] }} <= {{ first_hits['organization'] }}
+            then 'company'
+        else 'organization'
+    end
+{%- endmacro %}
+
+{% macro entity_typing_text(name_expression, description_expression) -%}
+    (' ' || {{ normalize_entity_name("coalesce(" ~ name_expression ~ ", '') || ' ' || coalesce(" ~ description_expression ~ ", '')") }} || ' ')
+{%- endmacro %}

@@ -1,0 +1,186 @@
+-- One row per entity or ticker annotation of a document, resolved to an entity:
+--   * `$TICKER`: the security whose ticker period covers the document's (UTC) publication date;
+--     without a timestamp or without such a period, the ticker's most recent period; a ticker
+--     unknown everywhere becomes the company entity `ent_tkr_<ticker>`.
+--   * a name: its normalised form looked up in `int_entities__aliases` (curated aliases,
+--     canonical names, tickers); otherwise a news-only entity `ent_<md5(normalised name)>`,
+--     typed by the keyword rule of the `infer_entity_type` macro.
+with annotations as (
+
+    select * from {{ ref('stg_news__annotations') }}
+    where kind in ('entity', 'ticker')
+
+),
+
+documents as (
+
+    select * from {{ ref('stg_news__documents') }}
+
+),
+
+ticker_periods as (
+
+    select * from {{ ref('int_securities__ticker_periods') }}
+
+),
+
+aliases as (
+
+    select * from {{ ref('int_entities__aliases') }}
+
+),
+
+reference_entities as (
+
+    select * from {{ ref('ref_entities') }}
+
+),
+
+mentions as (
+
+    select
+        annotations.document_id,
+        annotations.position,
+        annotations.kind,
+        annotations.annotation_key,
+        annotations.annotation_name,
+        annotations.description,
+        documents.published_at,
+        {{ utc_date('documents.published_at') }} as published_date,
+        {{ normalize_entity_name('annotations.annotation_name') }} as name_normalized
+
+    from annotations
+    left join documents
+        on documents.document_id = annotations.document_id
+
+),
+
+-- tickers ------------------------------------------------------------------------------------
+
+ticker_periods_at_publication as (
+
+    select
+        mentions.document_id,
+        mentions.position,
+        ticker_periods.security_id,
+        ticker_periods.entity_id,
+        row_number() over (
+            partition by mentions.document_id, mentions.position
+            order by ticker_periods.valid_from desc, ticker_periods.security_id
+        ) as match_rank
+
+    from mentions
+    inner join ticker_periods
+        on ticker_periods.ticker = mentions.annotation_name
+        and mentions.published_date >= ticker_periods.valid_from
+        and (ticker_periods.valid_to is null or mentions.published_date <= ticker_periods.valid_to)
+    where mentions.kind = 'ticker'
+
+),
+
+latest_ticker_periods as (
+
+    select
+        ticker,
+        security_id,
+        entity_id,
+        row_number() over (partition by ticker order by valid_from desc, security_id) as period_recency
+
+    from ticker_periods
+
+),
+
+ticker_mentions as (
+
+    select
+        mentions.document_id,
+        mentions.position,
+        coalesce(at_publication.security_id, latest.security_id) as security_id,
+        coalesce(
+            at_publication.entity_id,
+            latest.entity_id,
+            'ent_tkr_' || lower(mentions.annotation_name)
+        ) as entity_id,
+        case
+            when at_publication.security_id is not null then 'ticker_period'
+            when latest.security_id is not null then 'ticker_latest_period'
+            else 'unknown_ticker'
+        end as resolved_by,
+        -- a ticker denotes a listed company (the reference type overrides this below)
+        'company' as inferred_entity_type
+
+    from mentions
+    left join ticker_periods_at_publication as at_publication
+        on at_publication.document_id = mentions.document_id
+        and at_publication.position = mentions.position
+        and at_publication.match_rank = 1
+    left join latest_ticker_periods as latest
+        on latest.ticker = mentions.annotation_name
+        and latest.period_recency = 1
+    where mentions.kind = 'ticker'
+
+),
+
+-- names --------------------------------------------------------------------------------------
+
+name_mentions as (
+
+    select
+        mentions.document_id,
+        mentions.position,
+        cast(null as varchar) as security_id,
+        coalesce(
+            aliases.entity_id,
+            'ent_' || {{ dbt.hash('mentions.name_normalized') }}
+        ) as entity_id,
+        case
+            when aliases.entity_id is not null then 'alias_' || aliases.alias_source
+            else 'news_only'
+        end as resolved_by,
+        case
+            -- a ticker written as a name (price-only tickers are companies too)
+            when aliases.entity_id is not null then 'company'
+            else {{ infer_entity_type(entity_typing_text('mentions.annotation_name', 'mentions.description')) }}
+        end as inferred_entity_type
+
+    from mentions
+    left join aliases
+        on aliases.alias_normalized = mentions.name_normalized
+    where mentions.kind = 'entity'
+
+),
+
+resolved as (
+
+    select * from ticker_mentions
+    union all
+    select * from name_mentions
+
+),
+
+final as (
+
+    select
+        mentions.document_id,
+        mentions.position,
+        mentions.kind,
+        mentions.annotation_key,
+        mentions.annotation_name,
+        resolved.entity_id,
+        coalesce(reference_entities.entity_type, resolved.inferred_entity_type) as entity_type,
+        mentions.kind = 'ticker' as via_ticker,
+        resolved.security_id,
+        resolved.resolved_by,
+        mentions.published_at,
+        mentions.description
+
+    from mentions
+    inner join resolved
+        on resolved.document_id = mentions.document_id
+        and resolved.position = mentions.position
+    left join reference_entities
+        on reference_entities.entity_id = resolved.entity_id
+
+)
+
+select * from final

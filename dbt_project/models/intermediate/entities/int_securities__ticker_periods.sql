@@ -1,0 +1,65 @@
+-- One row per (security, ticker period): the curated periods of `ref_securities`, plus one open
+-- period for every ticker that appears only in the price files (a security named by its ticker).
+with reference_periods as (
+
+    select
+        security_id,
+        entity_id,
+        ticker,
+        valid_from,
+        valid_to,
+        company_name,
+        exchange,
+        security_type
+
+    from {{ ref('ref_securities') }}
+
+),
+
+bars as (
+
+    select * from {{ ref('stg_prices__daily_bars') }}
+
+),
+
+price_only_tickers as (
+
+    select
+        bars.ticker,
+        min(bars.session_date) as first_session_date
+
+    from bars
+    where not exists (
+        select 1
+        from reference_periods
+        where reference_periods.ticker = bars.ticker
+    )
+    group by bars.ticker
+
+),
+
+price_only_periods as (
+
+    select
+        'tkr_' || lower(ticker) as security_id,
+        'ent_tkr_' || lower(ticker) as entity_id,
+        ticker,
+        first_session_date as valid_from,
+        cast(null as date) as valid_to,
+        ticker as company_name,
+        cast(null as varchar) as exchange,
+        'equity' as security_type
+
+    from price_only_tickers
+
+),
+
+ticker_periods as (
+
+    select * from reference_periods
+    union all
+    select * from price_only_periods
+
+)
+
+select * from ticker_periods
