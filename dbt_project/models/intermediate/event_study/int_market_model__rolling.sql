@@ -1,0 +1,59 @@
+-- One row per (security, session_index k): the market model R = alpha + beta * Rm estimated over the
+-- estimation window [k + E1, k + E2] (relative sessions, both ends inclusive), i.e. the model of an
+-- event whose day 0 is session k. Window aggregates over each security's dense series: a RANGE frame
+-- over session_index, so the frame is exactly those calendar sessions, whatever rows are missing.
+{%- set e1 = var('estimation_window_start') | int %}
+{%- set e2 = var('estimation_window_end') | int %}
+{%- set min_n = var('min_estimation_returns') | int %}
+{%- if e1 > e2 %}{{ exceptions.raise_compiler_error("estimation_window_start must be <= estimation_window_end") }}{% endif %}
+
+with daily as (
+    select * from {{ ref('int_prices__daily_returns') }}
+),
+
+windowed as (
+    select
+        security_id,
+        session_date,
+        session_index,
+        -- regr_* ignore the days where R or Rm is null: n counts the pairs.
+        regr_count("return", benchmark_return) over estimation as n,
+        regr_intercept("return", benchmark_return) over estimation as ols_intercept,
+        regr_slope("return", benchmark_return) over estimation as ols_slope,
+        regr_sxx("return", benchmark_return) over estimation as sxx,
+        regr_syy("return", benchmark_return) over estimation as syy,
+        regr_sxy("return", benchmark_return) over estimation as sxy,
+        avg(volume) over estimation as mean_estimation_volume
+    from daily
+    window estimation as (
+        partition by security_id
+        order by session_index
+        range between {{ frame_bound(e1) }} and {{ frame_bound(e2) }}
+    )
+),
+
+estimable as (
+    select
+        *,
+        n >= {{ min_n }} and n > 2 and sxx > 0 as has_model
+    from windowed
+)
+
+select
+    security_id,
+    session_date,
+    session_index,
+    cast(coalesce(n, 0) as integer) as estimation_returns,
+    has_model,
+    case when has_model then ols_intercept end as alpha,
+    case when has_model then ols_slope end as beta,
+    -- sigma^2 = SSR / (n - 2) with SSR = Syy - Sxy^2 / Sxx on centred sums (regr_s**: no raw-moment
+    -- cancellation). A numerically perfect fit (SSR within rounding of 0, e.g. the benchmark regressed
+    -- on itself) is sigma = 0 exactly, rather than the square root of rounding noise.
+    case
+        when not has_model then null
+        when syy - sxy * sxy / sxx <= {{ perfect_fit_tolerance() }} * syy then 0.0
+        else sqrt((syy - sxy * sxy / sxx) / (n - 2))
+    end as sigma,
+    mean_estimation_volume
+from estimable

@@ -1,0 +1,54 @@
+-- One row per (entity, session) with activity: the entity was mentioned by at least one event whose
+-- event_session is that session. Prices come from the entity's security; the abnormal return uses the
+-- rolling market model at that session (estimation window trailing the session).
+with mentions as (
+    select
+        be.entity_id,
+        ne.event_session as session,
+        count(distinct ne.event_id) as mention_count,
+        avg(ne.sentiment) as avg_sentiment
+    from {{ ref('bridge_event_entity') }} as be
+    inner join {{ ref('fct_news_event') }} as ne
+        on ne.event_id = be.event_id
+    where ne.event_session is not null
+    group by be.entity_id, ne.event_session
+),
+
+entities as (
+    select entity_id, security_id from {{ ref('dim_entity') }}
+),
+
+ticker_periods as (
+    select security_id, ticker, valid_from, valid_to from {{ ref('int_securities__ticker_periods') }}
+),
+
+daily as (
+    select * from {{ ref('int_prices__daily_returns') }}
+),
+
+models as (
+    select * from {{ ref('int_market_model__rolling') }}
+)
+
+select
+    cast(mn.entity_id as varchar) as entity_id,
+    cast(mn.session as date) as session,
+    cast(mn.mention_count as integer) as mention_count,
+    cast(mn.avg_sentiment as double) as avg_sentiment,
+    cast(tp.ticker as varchar) as ticker,
+    cast(d.close as double) as close,
+    cast(d."return" as double) as "return",
+    cast(d."return" - (m.alpha + m.beta * d.benchmark_return) as double) as abnormal_return
+from mentions as mn
+left join entities as e
+    on e.entity_id = mn.entity_id
+left join ticker_periods as tp
+    on tp.security_id = e.security_id
+    and mn.session >= coalesce(tp.valid_from, date '0001-01-01')
+    and (tp.valid_to is null or mn.session <= tp.valid_to)  -- valid_to is inclusive
+left join daily as d
+    on d.security_id = e.security_id
+    and d.session_date = mn.session
+left join models as m
+    on m.security_id = e.security_id
+    and m.session_index = d.session_index
