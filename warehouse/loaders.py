@@ -321,7 +321,7 @@ def data_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
             where published_at is not null
         )
         """
-    ).fetchone()
+    ).fetchall()[0]
     if first is None:
         raise ValueError("no price bar and no dated news document loaded: nothing to align to")
     return first, last

@@ -1,0 +1,3 @@
+from newsimpact.cli import main
+
+raise SystemExit(main())

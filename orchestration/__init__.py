@@ -1,0 +1,1 @@
+"""Dagster definitions of newsimpact: one folder per integration (ingestion, dbt, quality)."""

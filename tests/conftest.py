@@ -1,0 +1,69 @@
+"""Shared fixtures: the whole pipeline run once on the bundled samples, in a temporary folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from newsimpact.config import EventStudyConfig, Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = REPO_ROOT / "samples"
+
+
+def write_config(folder: Path, *, news: Path, prices: Path, extra: str = "") -> Path:
+    """A config in `folder` whose warehouse lives there too, reading the given source folders."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "newsimpact.toml"
+    config.write_text(
+        f"""
+[warehouse]
+path = "newsimpact.duckdb"
+
+[[sources.news]]
+type = "documents"
+path = "{news.as_posix()}"
+
+[[sources.prices]]
+type = "csv"
+path = "{prices.as_posix()}"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    settings: Settings
+    news_dir: Path
+    prices_dir: Path
+
+    @property
+    def event_study(self) -> EventStudyConfig:
+        return self.settings.event_study
+
+
+@pytest.fixture(scope="session")
+def sample_config(tmp_path_factory: pytest.TempPathFactory) -> SampleConfig:
+    folder = tmp_path_factory.mktemp("sample_run")
+    config = write_config(folder, news=SAMPLES / "news", prices=SAMPLES / "prices")
+    return SampleConfig(load_settings(config), SAMPLES / "news", SAMPLES / "prices")
+
+
+@pytest.fixture(scope="session")
+def sample_run(sample_config: SampleConfig) -> int:
+    """Exit code of `newsimpact run` on the samples (the real CLI, Dagster job, dbt and GX)."""
+    from newsimpact.cli import main
+
+    return main(["run", "--config", str(sample_config.settings.config_path)])
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(sample_config: SampleConfig, sample_run: int) -> Path:
+    """Path of the DuckDB warehouse built from the samples; open it read-only."""
+    assert sample_run == 0, "newsimpact run on the samples failed: see the captured output"
+    return sample_config.settings.warehouse_path
