@@ -14,12 +14,16 @@
         'person': [
             'chief executive', 'ceo', 'cfo', 'coo', 'co founder', 'cofounder', 'founder',
             'chairman', 'chairwoman', 'president', 'billionaire', 'entrepreneur', 'investor',
-            'analyst', 'senator', 'minister', 'he', 'she', 'his', 'her', 'him'
+            'analyst', 'senator', 'minister', 'officer', 'executive', 'director', 'judge',
+            'commissioner', 'spokesman', 'spokeswoman', 'spokesperson', 'engineer', 'economist',
+            'lawyer', 'attorney', 'professor', 'journalist', 'contestant', 'champion',
+            'he', 'she', 'his', 'her', 'him'
         ],
         'company': [
             'company', 'companies', 'inc', 'corp', 'corporation', 'firm', 'maker', 'manufacturer',
-            'retailer', 'conglomerate', 'startup', 'ltd', 'plc', 'llc', 'ag', 'sa', 'oyj',
-            'bank', 'airline', 'automaker', 'chipmaker', 'carrier', 'brand', 'holdings'
+            'retailer', 'conglomerate', 'startup', 'start up', 'ltd', 'plc', 'llc', 'ag', 'sa', 'oyj',
+            'bank', 'airline', 'automaker', 'chipmaker', 'carrier', 'brand', 'holdings',
+            'operator', 'app', 'provider', 'subsidiary', 'platform'
         ],
         'organization': [
             'agency', 'commission', 'regulator', 'group', 'union', 'university', 'association',
