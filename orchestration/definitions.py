@@ -28,7 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # One step at a time: DuckDB allows a single writer, and dbt runs as its own process.
     pipeline = dg.define_asset_job(
         PIPELINE_JOB,
-        selection=dg.AssetSelection.all(include_sources=False),
+        selection=dg.AssetSelection.all(),
         description="Ingest news and prices, build the calendar and every dbt model, run every check.",
         executor_def=dg.in_process_executor,
     )

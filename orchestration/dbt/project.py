@@ -23,7 +23,9 @@ def dbt_project() -> DbtProject:
     """
     project = DbtProject(project_dir=DBT_PROJECT_DIR)
     if _manifest_is_stale(project):
-        project.preparer.prepare(project)
+        # The committed profiles.yml is enough to parse: parsing never opens the warehouse.
+        parser = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+        parser.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
 
 

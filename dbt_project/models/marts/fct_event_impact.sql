@@ -50,11 +50,13 @@ window_days as (
         ew.window_end,
         count(*) filter (where d.has_bar) as n_bars,
         count(*) filter (where d."return" is not null and d.benchmark_return is not null) as n_return_days,
-        product(1 + d."return") - 1 as raw_return,
-        product(1 + d.benchmark_return) - 1 as benchmark_return,
-        sum(d."return" - d.benchmark_return) as car_market_adjusted,
-        sum(d."return" - (ew.alpha + ew.beta * d.benchmark_return)) as car,
-        avg(d.volume) as mean_window_volume
+        -- Ordered aggregates: floating-point sums depend on the order of their terms, and a
+        -- join's row order is not fixed, so without ORDER BY two runs could differ in the last bit.
+        product(1 + d."return" order by d.session_index) - 1 as raw_return,
+        product(1 + d.benchmark_return order by d.session_index) - 1 as benchmark_return,
+        sum(d."return" - d.benchmark_return order by d.session_index) as car_market_adjusted,
+        sum(d."return" - (ew.alpha + ew.beta * d.benchmark_return) order by d.session_index) as car,
+        avg(d.volume order by d.session_index) as mean_window_volume
     from event_windows as ew
     inner join daily as d
         on d.security_id = ew.security_id

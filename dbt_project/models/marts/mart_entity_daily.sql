@@ -6,7 +6,7 @@ with mentions as (
         be.entity_id,
         ne.event_session as session,
         count(distinct ne.event_id) as mention_count,
-        avg(ne.sentiment) as avg_sentiment
+        avg(ne.sentiment order by ne.event_id) as avg_sentiment  -- ordered: same bits every run
     from {{ ref('bridge_event_entity') }} as be
     inner join {{ ref('fct_news_event') }} as ne
         on ne.event_id = be.event_id

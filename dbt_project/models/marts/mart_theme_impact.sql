@@ -9,7 +9,7 @@ windows as (
 ),
 
 ok_impacts as (
-    select bt.theme_id, fi.window_start, fi.window_end, fi.car, fi.raw_return
+    select bt.theme_id, fi.event_id, fi.security_id, fi.window_start, fi.window_end, fi.car, fi.raw_return
     from {{ ref('bridge_event_theme') }} as bt
     inner join {{ ref('fct_event_impact') }} as fi
         on fi.event_id = bt.event_id
@@ -23,10 +23,11 @@ aggregated as (
         w.window_start,
         w.window_end,
         count(oi.car) as n_events,
-        avg(oi.car) as caar,
-        stddev_samp(oi.car) as sd_car,
+        -- ordered, so that floating-point results do not depend on the join's row order
+        avg(oi.car order by oi.event_id, oi.security_id) as caar,
+        stddev_samp(oi.car order by oi.event_id, oi.security_id) as sd_car,
         avg(case when oi.car > 0 then 1.0 when oi.car is not null then 0.0 end) as pct_positive,
-        avg(oi.raw_return) as mean_raw_return
+        avg(oi.raw_return order by oi.event_id, oi.security_id) as mean_raw_return
     from themes as t
     cross join windows as w
     left join ok_impacts as oi

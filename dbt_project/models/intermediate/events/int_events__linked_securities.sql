@@ -115,7 +115,9 @@ links as (
 
 ),
 
--- the ticker as traded at the event: at the session, else at the publication date, else current
+-- the ticker as traded at the event: at the session, else at the publication date, else the
+-- period nearest to the event (news before a listing names the ticker it is about to trade
+-- under), and the current ticker for news without a timestamp
 tickers_at_event as (
 
     select
@@ -133,6 +135,12 @@ tickers_at_event as (
                         and (ticker_periods.valid_to is null or {{ utc_date('events.published_at') }} <= ticker_periods.valid_to)
                         then 1
                     else 2
+                end,
+                case
+                    when events.event_session is null and events.published_at is null then 0
+                    when coalesce(events.event_session, {{ utc_date('events.published_at') }}) < ticker_periods.valid_from
+                        then {{ dbt.datediff("coalesce(events.event_session, " ~ utc_date('events.published_at') ~ ")", 'ticker_periods.valid_from', 'day') }}
+                    else {{ dbt.datediff('ticker_periods.valid_to', "coalesce(events.event_session, " ~ utc_date('events.published_at') ~ ")", 'day') }}
                 end,
                 ticker_periods.valid_from desc
         ) as ticker_rank

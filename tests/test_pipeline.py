@@ -1,0 +1,270 @@
+"""The whole job end to end: the real CLI, Dagster job, dbt project and GX suites on DuckDB files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from newsimpact.config import load_settings
+from tests.conftest import SAMPLES, SampleConfig, write_config
+
+pytestmark = pytest.mark.slow
+
+MARTS = (
+    "fct_news_event",
+    "dim_entity",
+    "dim_security",
+    "bridge_event_entity",
+    "dim_theme",
+    "bridge_event_theme",
+    "fct_event_impact",
+    "fct_abnormal_return_daily",
+    "mart_theme_impact",
+    "mart_entity_daily",
+)
+SEED_DOCUMENT = "000_d3b65a32a009eb2b"
+
+
+def newsimpact(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI in a separate process, as a user or the nightly job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsimpact", *args], capture_output=True, text=True, timeout=900
+    )
+
+
+def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str, list[tuple]]:
+    """Every row of every table in `schemas`, sorted, so two warehouses can be compared."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in (select unnest(?)) order by 1",
+            [list(schemas)],
+        ).fetchall()
+        return {
+            table: sorted(connection.sql(f"select * from {table}").fetchall(), key=repr)
+            for (table,) in tables
+        }
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.sql(sql).fetchall()
+
+
+def test_the_sample_run_builds_every_mart_of_the_contract(sample_warehouse: Path):
+    tables = {name.split(".")[1]: rows for name, rows in snapshot(sample_warehouse).items()}
+
+    assert set(MARTS) <= set(tables)
+    assert all(tables[name] for name in MARTS), [name for name in MARTS if not tables[name]]
+    assert len(tables["fct_news_event"]) == len(list((SAMPLES / "news").glob("*.txt")))
+
+
+def test_every_record_read_is_loaded_or_quarantined(sample_warehouse: Path):
+    files = query(
+        sample_warehouse,
+        "select source_type, file_path, records_read, records_loaded, records_quarantined "
+        "from audit.ingested_files",
+    )
+
+    assert len(files) == len(list((SAMPLES / "news").glob("*.txt"))) + len(
+        list((SAMPLES / "prices").glob("*.csv"))
+    )
+    assert all(read == loaded + quarantined for _, _, read, loaded, quarantined in files)
+    price_rows = sum(
+        len((path).read_text().splitlines()) - 1 for path in (SAMPLES / "prices").glob("*.csv")
+    )
+    assert query(sample_warehouse, "select count(*) from raw.prices_daily") == [(price_rows,)]
+
+
+def test_the_seed_document_resolves_to_entities_a_ticker_and_themes(sample_warehouse: Path):
+    event = query(
+        sample_warehouse,
+        f"select published_at, event_session, entity_count, theme_count "
+        f"from marts.fct_news_event where event_id = '{SEED_DOCUMENT}'",
+    )
+    entities = query(
+        sample_warehouse,
+        f"""
+        select e.entity_name, e.entity_type, e.current_ticker, b.via_ticker
+        from marts.bridge_event_entity b join marts.dim_entity e using (entity_id)
+        where b.event_id = '{SEED_DOCUMENT}' order by e.entity_type
+        """,
+    )
+    themes = query(
+        sample_warehouse,
+        f"""
+        select t.theme_code from marts.bridge_event_theme b join marts.dim_theme t using (theme_id)
+        where b.event_id = '{SEED_DOCUMENT}' order by 1
+        """,
+    )
+
+    assert event == [(None, None, 2, 3)]
+    assert entities == [
+        ("Meta Platforms, Inc.", "company", "META", True),
+        ("Mark Zuckerberg", "person", None, False),
+    ]
+    assert [code for (code,) in themes] == [
+        "AI_Labor_Strategy",
+        "Ethics_and_Privacy",
+        "Industry_Competition",
+    ]
+
+
+def test_meta_facebook_and_their_tickers_are_one_entity_and_one_security(sample_warehouse: Path):
+    resolved = query(
+        sample_warehouse,
+        """
+        select distinct a.annotation_key, b.entity_id, e.security_id
+        from raw.news_annotations a
+        join marts.bridge_event_entity b on b.event_id = a.document_id
+        join marts.dim_entity e using (entity_id)
+        where a.annotation_key in ('Meta', '$META', 'Facebook', 'Facebook, Inc.', '$FB')
+          and list_contains(b.mentioned_as_list, a.annotation_key)
+        """,
+    )
+
+    assert {key for key, _, _ in resolved} == {"Meta", "$META", "Facebook", "Facebook, Inc.", "$FB"}
+    assert len({(entity, security) for _, entity, security in resolved}) == 1
+    periods = query(
+        sample_warehouse,
+        f"select ticker, valid_from, valid_to from marts.dim_security "
+        f"where security_id = '{resolved[0][2]}' order by valid_from",
+    )
+    assert [(ticker, str(start), str(end)) for ticker, start, end in periods] == [
+        ("FB", "2012-05-18", "2022-06-08"),
+        ("META", "2022-06-09", "None"),
+    ]
+
+
+def test_impact_rows_exist_for_every_status_of_the_samples(sample_warehouse: Path):
+    rows = dict(
+        query(
+            sample_warehouse,
+            "select status, count(*) from marts.fct_event_impact group by status",
+        )
+    )
+    no_timestamp = query(
+        sample_warehouse,
+        f"select distinct status, ticker from marts.fct_event_impact where event_id = '{SEED_DOCUMENT}'",
+    )
+    before_listing = query(
+        sample_warehouse,
+        "select distinct i.status, i.ticker from marts.fct_event_impact i "
+        "join marts.fct_news_event n using (event_id) "
+        "where i.security_id = 'sec_meta_class_a' and n.published_at < '2012-05-01'",
+    )
+
+    assert rows["ok"] > 0
+    assert no_timestamp == [("no_timestamp", "META")]
+    assert before_listing == [("no_price_coverage", "FB")]
+
+
+def test_the_run_is_recorded_in_the_instance_dagster_dev_shows(
+    sample_config: SampleConfig, sample_warehouse: Path
+):
+    with dg.DagsterInstance.from_config(str(sample_config.settings.dagster_home)) as instance:
+        runs = instance.get_runs()
+
+    assert [run.job_name for run in runs][-1:] == ["newsimpact_pipeline"]
+    assert runs[-1].status == dg.DagsterRunStatus.SUCCESS
+    assert (sample_config.settings.data_docs_dir / "index.html").exists()
+
+
+def test_running_twice_leaves_identical_marts_and_raw_tables(
+    sample_config: SampleConfig, sample_warehouse: Path
+):
+    before = snapshot(sample_warehouse, ("marts", "raw", "audit"))
+
+    second = newsimpact("run", "--config", str(sample_config.settings.config_path))
+
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert snapshot(sample_warehouse, ("marts", "raw", "audit")) == before
+
+
+def _corrupt_inputs(folder: Path) -> tuple[Path, Path]:
+    news, prices = folder / "news", folder / "prices"
+    shutil.copytree(SAMPLES / "news", news)
+    shutil.copytree(SAMPLES / "prices", prices)
+    (news / "latin1.txt").write_bytes("Caf\xe9 news body.\nCaf\xe9: a place.\n".encode("latin-1"))
+    (news / "broken_front_matter.txt").write_text(
+        "---\nid: broken\npublished_at 2012-01-01T10:00:00Z\n---\nBody text.\n", encoding="utf-8"
+    )
+    with (prices / "IBM.csv").open("a", encoding="utf-8") as ibm:
+        ibm.write("IBM,2013-03-04,200.0,190.0,210.0,201.0,201.0,1000\n")  # Low above High
+    (prices / "XYZ.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n2012-01-03,10,11,9,10.5,100\nnot-a-date,10,11,9,10.5,100\n",
+        encoding="utf-8",
+    )
+    return news, prices
+
+
+def test_corrupt_inputs_are_quarantined_and_the_run_finishes(tmp_path: Path):
+    news, prices = _corrupt_inputs(tmp_path / "inputs")
+    config = write_config(tmp_path / "run", news=news, prices=prices)
+    warehouse = load_settings(config).warehouse_path
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    quarantine = query(
+        warehouse,
+        "select source_type, file_path, row_number, reason from audit.quarantine order by file_path",
+    )
+    by_file = {(path, row): reason for _, path, row, reason in quarantine}
+    assert set(by_file) == {
+        ("IBM.csv", 1048),
+        ("XYZ.csv", 2),
+        ("broken_front_matter.txt", None),
+        ("latin1.txt", None),
+    }
+    assert "UTF-8" in by_file[("latin1.txt", None)]
+    assert "front matter" in by_file[("broken_front_matter.txt", None)]
+    assert "Low" in by_file[("IBM.csv", 1048)] and "High" in by_file[("IBM.csv", 1048)]
+    assert "date" in by_file[("XYZ.csv", 2)].lower()
+    totals = query(
+        warehouse,
+        "select sum(records_read), sum(records_loaded), sum(records_quarantined) "
+        "from audit.ingested_files",
+    )[0]
+    assert totals[0] == totals[1] + totals[2] and totals[2] == 4
+    assert query(warehouse, "select count(*) from raw.prices_daily where ticker = 'XYZ'") == [(1,)]
+    summary_sources = result.stdout.split("Sources")[1].split("Checks")[0]
+    assert [line.split()[-1] for line in summary_sources.strip().splitlines()[1:]] == ["2", "2"]
+
+
+def test_a_broken_mart_fails_its_check_and_the_cli_exits_non_zero(
+    tmp_path: Path, sample_warehouse: Path
+):
+    config = write_config(tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices")
+    warehouse = load_settings(config).warehouse_path
+    shutil.copy(sample_warehouse, warehouse)  # a built warehouse of its own, to break
+    assert newsimpact("check", "--config", str(config)).returncode == 0
+    with duckdb.connect(str(warehouse)) as connection:  # a duplicate grain, as a bad model would make
+        connection.execute(
+            "insert into marts.fct_event_impact select * from marts.fct_event_impact limit 1"
+        )
+
+    result = newsimpact("check", "--config", str(config))
+
+    assert result.returncode == 1
+    assert "FAILED (blocking) marts/fct_event_impact gx_fct_event_impact" in result.stdout
+    assert "expect_compound_columns_to_be_unique" in result.stdout
+
+
+def test_an_invalid_config_exits_2_naming_the_key_and_writes_nothing(tmp_path: Path):
+    config = write_config(
+        tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices",
+        extra="[event_study]\nevent_windows = [[1, 0]]\n",
+    )
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 2
+    assert "event_study.event_windows[0]" in result.stderr and str(config) in result.stderr
+    assert not (tmp_path / "newsimpact.duckdb").exists()
