@@ -268,3 +268,25 @@ def test_an_invalid_config_exits_2_naming_the_key_and_writes_nothing(tmp_path: P
     assert result.returncode == 2
     assert "event_study.event_windows[0]" in result.stderr and str(config) in result.stderr
     assert not (tmp_path / "newsimpact.duckdb").exists()
+
+
+def test_a_failed_blocking_raw_check_stops_the_models_downstream(tmp_path: Path):
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "from_the_future.txt").write_text(
+        "---\npublished_at: 2099-01-02T10:00:00Z\n---\nApple will report results.\n"
+        "Apple: Apple Inc. is a U.S. technology company.\n",
+        encoding="utf-8",
+    )
+    config = write_config(tmp_path / "run", news=news, prices=SAMPLES / "prices")
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 1
+    assert "FAILED (blocking) raw/news_documents gx_raw_news_documents" in result.stdout
+    assert "published_at" in result.stdout
+    tables = query(
+        load_settings(config).warehouse_path,
+        "select count(*) from information_schema.tables where table_schema = 'marts'",
+    )
+    assert tables == [(0,)]

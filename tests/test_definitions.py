@@ -1,0 +1,85 @@
+"""The Dagster definitions load as `dagster dev` loads them, and their graph is the one expected."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration import definitions
+from tests.conftest import REPO_ROOT
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    """Loaded through the same lazy `defs` that `dagster dev -m orchestration.definitions` uses."""
+    previous = os.environ.get("NEWSIMPACT_CONFIG")
+    os.environ["NEWSIMPACT_CONFIG"] = str(REPO_ROOT / "newsimpact.toml")
+    try:
+        loaded = definitions.defs()
+        loaded.resolve_all_job_defs()  # resolves selections: fails on a dangling check or asset
+        return loaded
+    finally:
+        if previous is None:
+            del os.environ["NEWSIMPACT_CONFIG"]
+        else:
+            os.environ["NEWSIMPACT_CONFIG"] = previous
+
+
+def _describe(defs: dg.Definitions) -> str:
+    graph = defs.resolve_asset_graph()
+    lines = [f"asset {'/'.join(key.path)}" for key in sorted(graph.get_all_asset_keys())]
+    lines += [
+        f"check {'/'.join(key.asset_key.path)}:{key.name}"
+        for key in sorted(graph.asset_check_keys, key=lambda k: ("/".join(k.asset_key.path), k.name))
+        if key.name.startswith("gx_")  # dbt tests come and go with the models' YAML
+    ]
+    lines += [
+        f"job {job.name}"
+        for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        if not job.name.startswith("__")  # Dagster's implicit job of all assets
+    ]
+    lines += [
+        f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}" for s in defs.schedules or []
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_graph_matches_the_snapshot(defs: dg.Definitions):
+    """Update deliberately with `NEWSIMPACT_UPDATE_SNAPSHOTS=1 make test` after changing the graph."""
+    described = _describe(defs)
+    if os.environ.get("NEWSIMPACT_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(described, encoding="utf-8")
+    assert described == SNAPSHOT.read_text(encoding="utf-8")
+
+
+def test_dbt_sources_are_the_ingestion_assets(defs: dg.Definitions):
+    graph = defs.resolve_asset_graph()
+    staging = dg.AssetKey(["staging", "stg_news__documents"])
+
+    assert dg.AssetKey(["raw", "news_documents"]) in graph.get(staging).parent_keys
+    assert graph.get(dg.AssetKey(["raw", "news_documents"])).is_materializable
+
+
+def test_dbt_tests_are_asset_checks(defs: dg.Definitions):
+    checks = defs.resolve_asset_graph().asset_check_keys
+    impact = [c.name for c in checks if c.asset_key == dg.AssetKey(["marts", "fct_event_impact"])]
+
+    assert any(name.startswith("unique_combination_of_columns") for name in impact)
+    assert "gx_fct_event_impact" in impact
+
+
+def test_one_job_runs_everything_one_step_at_a_time_every_night(defs: dg.Definitions):
+    pipeline = defs.resolve_job_def(definitions.PIPELINE_JOB)
+    schedule = defs.resolve_schedule_def(definitions.NIGHTLY_SCHEDULE)
+
+    assert pipeline.executor_def is dg.in_process_executor  # DuckDB has a single writer
+    assert set(pipeline.asset_layer.asset_graph.get_all_asset_keys()) == set(
+        defs.resolve_asset_graph().get_all_asset_keys()
+    )
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
+    assert schedule.job_name == definitions.PIPELINE_JOB
