@@ -45,6 +45,17 @@ class SourceCounts:
 
 
 @dataclass(frozen=True)
+class RunCounts:
+    """What one run ingested from a source; files unchanged since the last load are skipped."""
+
+    source_name: str
+    read: int
+    loaded: int
+    quarantined: int
+    skipped_files: int
+
+
+@dataclass(frozen=True)
 class CheckOutcome:
     asset: str
     check: str
@@ -60,6 +71,7 @@ class RunSummary:
     run_id: str
     run_succeeded: bool
     failed_steps: list[str]
+    this_run: list[RunCounts] = field(default_factory=list)
     sources: list[SourceCounts] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
     mart_rows: dict[str, int] = field(default_factory=dict)
@@ -72,6 +84,7 @@ class RunSummary:
             run_id=result.run_id,
             run_succeeded=result.success,
             failed_steps=sorted(result.get_failed_step_keys()),
+            this_run=_run_counts(result),
             checks=[
                 CheckOutcome(
                     asset="/".join(evaluation.asset_key.path),
@@ -99,12 +112,18 @@ class RunSummary:
 
     def render(self) -> str:
         lines = [f"newsimpact run {self.run_id}: {'succeeded' if self.succeeded else 'FAILED'}", ""]
-        lines.append("Sources (all loads so far)   files      read    loaded  quarantined")
-        for source in self.sources:
-            lines.append(
-                f"  {source.source_name:<14} {source.source_type:<10} {source.files:>5} "
-                f"{source.read:>9} {source.loaded:>9} {source.quarantined:>12}"
-            )
+        lines.append("Ingested by this run        read    loaded  quarantined  unchanged files")
+        lines += [
+            f"  {run.source_name:<22} {run.read:>6} {run.loaded:>9} {run.quarantined:>12} "
+            f"{run.skipped_files:>16}"
+            for run in self.this_run
+        ]
+        lines += ["", "In the warehouse           files      read    loaded  quarantined"]
+        lines += [
+            f"  {source.source_name:<12} {source.source_type:<10} {source.files:>5} "
+            f"{source.read:>9} {source.loaded:>9} {source.quarantined:>12}"
+            for source in self.sources
+        ]
         passed = sum(check.passed for check in self.checks)
         lines += ["", f"Checks: {passed} passed, {len(self.checks) - passed} failed"]
         for check in self.checks:
@@ -117,6 +136,20 @@ class RunSummary:
         lines += [f"  marts.{name:<24} {rows:>8}" for name, rows in self.mart_rows.items()]
         lines += ["", f"Warehouse: {self.warehouse_path}", f"Data Docs: {self.data_docs}"]
         return "\n".join(lines)
+
+
+def _run_counts(result: dg.ExecuteInProcessResult) -> list[RunCounts]:
+    """Per-source counts from the ingestion assets' materialization metadata."""
+    counts = []
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[0] != "raw":
+            continue
+        sources = materialization.metadata.get("sources")
+        if sources is None or materialization.asset_key.path[1] == "news_annotations":
+            continue  # news_annotations repeats the news_documents counts
+        counts += [RunCounts(name, **values) for name, values in sources.value.items()]
+    return sorted(counts, key=lambda run: run.source_name)
 
 
 def _failure_text(evaluation: dg.AssetCheckEvaluation) -> str:

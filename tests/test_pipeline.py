@@ -52,6 +52,10 @@ def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str
         }
 
 
+def sample_price_rows() -> int:
+    return sum(len(path.read_text().splitlines()) - 1 for path in (SAMPLES / "prices").glob("*.csv"))
+
+
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.sql(sql).fetchall()
@@ -76,10 +80,7 @@ def test_every_record_read_is_loaded_or_quarantined(sample_warehouse: Path):
         list((SAMPLES / "prices").glob("*.csv"))
     )
     assert all(read == loaded + quarantined for _, _, read, loaded, quarantined in files)
-    price_rows = sum(
-        len((path).read_text().splitlines()) - 1 for path in (SAMPLES / "prices").glob("*.csv")
-    )
-    assert query(sample_warehouse, "select count(*) from raw.prices_daily") == [(price_rows,)]
+    assert query(sample_warehouse, "select count(*) from raw.prices_daily") == [(sample_price_rows(),)]
 
 
 def test_the_seed_document_resolves_to_entities_a_ticker_and_themes(sample_warehouse: Path):
@@ -184,6 +185,11 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
     second = newsimpact("run", "--config", str(sample_config.settings.config_path))
 
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    this_run = second.stdout.split("Ingested by this run")[1].split("In the warehouse")[0]
+    assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
+        ["news[0]", "0", "0", "0", "36"],
+        ["prices[0]", "0", "0", "0", "6"],
+    ]
     assert snapshot(sample_warehouse, ("marts", "raw", "audit")) == before
 
 
@@ -234,8 +240,12 @@ def test_corrupt_inputs_are_quarantined_and_the_run_finishes(tmp_path: Path):
     )[0]
     assert totals[0] == totals[1] + totals[2] and totals[2] == 4
     assert query(warehouse, "select count(*) from raw.prices_daily where ticker = 'XYZ'") == [(1,)]
-    summary_sources = result.stdout.split("Sources")[1].split("Checks")[0]
-    assert [line.split()[-1] for line in summary_sources.strip().splitlines()[1:]] == ["2", "2"]
+    this_run = result.stdout.split("Ingested by this run")[1].split("In the warehouse")[0]
+    # source, read, loaded, quarantined, unchanged files
+    assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
+        ["news[0]", "38", "36", "2", "0"],
+        ["prices[0]", str(sample_price_rows() + 3), str(sample_price_rows() + 1), "2", "0"],
+    ]
 
 
 def test_a_broken_mart_fails_its_check_and_the_cli_exits_non_zero(
