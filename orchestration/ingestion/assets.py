@@ -6,15 +6,20 @@ manifest), so the nightly run processes new data, and re-reading the same files 
 
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from ingestion.calendar import build_sessions
 from ingestion.news import read_documents
 from ingestion.prices import read_price_files
+from newsimpact.config import SourceConfig
 from orchestration.resources import NewsimpactResource
 from warehouse.loaders import (
+    LoadResult,
     data_date_range,
     load_news,
     load_prices,
@@ -29,6 +34,25 @@ PRICES_DAILY = dg.AssetKey(["raw", "prices_daily"])
 EXCHANGE_SESSIONS = dg.AssetKey(["raw", "exchange_sessions"])
 
 
+def _ingest(
+    context: dg.AssetExecutionContext,
+    newsimpact: NewsimpactResource,
+    sources: Sequence[SourceConfig],
+    read: Callable[..., Any],
+    load: Callable[[duckdb.DuckDBPyConnection, Any], LoadResult],
+) -> dg.MetadataValue:
+    """Reads each source's changed files and loads them; returns the per-source counts."""
+    totals: dict[str, dict[str, int]] = {}
+    with newsimpact.connect() as connection:
+        ensure_schema(connection)
+        for source in sources:
+            batch = read(source.path, source.name, skip_hashes=manifest_hashes(connection, source.name))
+            counts = load(connection, batch)
+            totals[source.name] = dataclasses.asdict(counts)
+            context.log.info(f"{source.name} ({source.path}): {counts}")
+    return dg.MetadataValue.json(totals)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(NEWS_DOCUMENTS, group_name="raw", kinds={"polars", "duckdb"},
@@ -39,37 +63,20 @@ EXCHANGE_SESSIONS = dg.AssetKey(["raw", "exchange_sessions"])
 )
 def raw_news(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
     """Reads every `[[sources.news]]` folder; rejected files go to `audit.quarantine`."""
-    settings = newsimpact.settings()
-    totals: dict[str, dict[str, int]] = {}
-    with newsimpact.connect() as connection:
-        ensure_schema(connection)
-        for source in settings.news_sources:
-            batch = read_documents(
-                source.path, source.name, skip_hashes=manifest_hashes(connection, source.name)
-            )
-            counts = load_news(connection, batch)
-            totals[source.name] = dataclasses.asdict(counts)
-            context.log.info(f"{source.name} ({source.path}): {counts}")
-    metadata = {"sources": dg.MetadataValue.json(totals)}
-    yield dg.MaterializeResult(asset_key=NEWS_DOCUMENTS, metadata=metadata)
-    yield dg.MaterializeResult(asset_key=NEWS_ANNOTATIONS, metadata=metadata)
+    sources = _ingest(
+        context, newsimpact, newsimpact.settings().news_sources, read_documents, load_news
+    )
+    yield dg.MaterializeResult(asset_key=NEWS_DOCUMENTS, metadata={"sources": sources})
+    yield dg.MaterializeResult(asset_key=NEWS_ANNOTATIONS, metadata={"sources": sources})
 
 
 @dg.asset(key=PRICES_DAILY, group_name="raw", kinds={"polars", "duckdb"})
 def raw_prices(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
     """Daily bars of every `[[sources.prices]]` folder; rejected rows go to `audit.quarantine`."""
-    settings = newsimpact.settings()
-    totals: dict[str, dict[str, int]] = {}
-    with newsimpact.connect() as connection:
-        ensure_schema(connection)
-        for source in settings.price_sources:
-            batch = read_price_files(
-                source.path, source.name, skip_hashes=manifest_hashes(connection, source.name)
-            )
-            counts = load_prices(connection, batch)
-            totals[source.name] = dataclasses.asdict(counts)
-            context.log.info(f"{source.name} ({source.path}): {counts}")
-    return dg.MaterializeResult(metadata={"sources": dg.MetadataValue.json(totals)})
+    sources = _ingest(
+        context, newsimpact, newsimpact.settings().price_sources, read_price_files, load_prices
+    )
+    return dg.MaterializeResult(metadata={"sources": sources})
 
 
 @dg.asset(
