@@ -94,6 +94,21 @@ def test_data_docs_are_written_and_accumulate(warehouse, tmp_path):
     assert (docs / "expectations" / "fct_event_impact.html").is_file()
 
 
+def test_data_docs_keep_only_the_newest_runs(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setattr("warehouse.quality.runner.KEEP_RUNS", 2)
+    docs = tmp_path / "data_docs"
+    for _ in range(3):
+        run_suite(warehouse, get_suite("raw_prices_daily"), params=PARAMS, data_docs_dir=docs)
+
+    def run_folders(root: Path) -> list[str]:
+        return sorted(p.name for p in root.glob("raw_prices_daily/*/*") if p.is_dir())
+
+    stored = run_folders(docs / "_gx_store" / "validations")
+    rendered = run_folders(docs / "validations")
+    assert len(stored) == 2
+    assert rendered == stored
+
+
 def test_unusable_docs_folder_does_not_fail_the_checks(warehouse, tmp_path):
     not_a_folder = tmp_path / "docs"
     not_a_folder.write_text("a file, not a folder")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 SITE_NAME = "newsimpact"
 STORE_DIRNAME = "_gx_store"
+KEEP_RUNS = 30  # validations of each suite kept in the Data Docs site
 DATASOURCE_NAME = "warehouse"
 MAX_EXAMPLES = 3
 MAX_MESSAGE_CHARS = 600
@@ -202,6 +204,7 @@ def _validate(
         )
 
     if docs_dir is not None:
+        _prune_history(docs_dir)
         index = _build_docs(context, doc_ids, docs_dir)
         for outcome in outcomes.values():
             outcome.data_docs_index = index
@@ -244,6 +247,20 @@ def _make_context(docs_dir: Path | None):
         progress_bars=ProgressBarsConfig(globally=False),
     )
     return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def _prune_history(docs_dir: Path) -> None:
+    """Keep the newest `KEEP_RUNS` validations of each suite: the site grows with every run.
+
+    Stored results live in `_gx_store/validations/<suite>/<run name>/<run time>/` and their pages
+    in `validations/` under the same path; run times sort as they happened.
+    """
+    store = docs_dir / STORE_DIRNAME / "validations"
+    for run_name_dir in store.glob("*/*/"):
+        for old_run in sorted(path for path in run_name_dir.iterdir() if path.is_dir())[:-KEEP_RUNS]:
+            relative = old_run.relative_to(store)
+            shutil.rmtree(old_run)
+            shutil.rmtree(docs_dir / "validations" / relative, ignore_errors=True)
 
 
 def _build_docs(context, doc_ids: list[Any], docs_dir: Path) -> str | None:
