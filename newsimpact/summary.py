@@ -16,14 +16,16 @@ _DAGSTER_YAML = """\
 # Written by newsimpact: the Dagster instance of this warehouse (runs of the CLI and of dagster dev).
 telemetry:
   enabled: false
+# One run at a time: DuckDB has a single writer, so the nightly run and a manual one must queue.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
 """
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(_DAGSTER_YAML, encoding="utf-8")
+    (settings.dagster_home / "dagster.yaml").write_text(_DAGSTER_YAML, encoding="utf-8")
     return settings.dagster_home
 
 
