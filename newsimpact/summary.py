@@ -127,7 +127,13 @@ class RunSummary:
             for source in self.sources
         ]
         passed = sum(check.passed for check in self.checks)
-        lines += ["", f"Checks: {passed} passed, {len(self.checks) - passed} failed"]
+        suites = [check for check in self.checks if check.check.startswith("gx_")]
+        lines += [
+            "",
+            f"Checks: {passed} passed, {len(self.checks) - passed} failed "
+            f"(Great Expectations suites {sum(c.passed for c in suites)}/{len(suites)}, "
+            f"dbt tests {passed - sum(c.passed for c in suites)}/{len(self.checks) - len(suites)})",
+        ]
         for check in self.checks:
             if not check.passed:
                 severity = "blocking" if check.blocking else "warning"
