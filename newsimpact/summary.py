@@ -6,11 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 
 from newsimpact.config import Settings
+
+if TYPE_CHECKING:
+    from dagster._utils.error import SerializableErrorInfo
 
 _DAGSTER_YAML = """\
 # Written by newsimpact: the Dagster instance of this warehouse (runs of the CLI and of dagster dev).
@@ -85,7 +89,10 @@ class RunSummary:
             data_docs=settings.data_docs_dir / "index.html",
             run_id=result.run_id,
             run_succeeded=result.success,
-            failed_steps=sorted(result.get_failed_step_keys()),
+            failed_steps=sorted(
+                f"{event.step_key}: {_user_error(event.step_failure_data.error)}"
+                for event in result.get_step_failure_events()
+            ),
             this_run=_run_counts(result),
             checks=[
                 CheckOutcome(
@@ -99,9 +106,12 @@ class RunSummary:
             ],
         )
         if settings.warehouse_path.exists():
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-                summary.sources = _source_counts(connection)
-                summary.mart_rows = _mart_rows(connection)
+            try:
+                with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+                    summary.sources = _source_counts(connection)
+                    summary.mart_rows = _mart_rows(connection)
+            except duckdb.IOException as error:  # held by a writer elsewhere: report the run anyway
+                summary.failed_steps.append(f"reading the warehouse for this summary: {error}")
         return summary
 
     @property
@@ -139,11 +149,18 @@ class RunSummary:
                 severity = "blocking" if check.blocking else "warning"
                 lines.append(f"  FAILED ({severity}) {check.asset} {check.check}: {check.description}")
         if self.failed_steps:
-            lines.append(f"Failed steps: {', '.join(self.failed_steps)}")
+            lines += ["", "Failed steps:"] + [f"  {failure}" for failure in self.failed_steps]
         lines += ["", "Marts                          rows"]
         lines += [f"  marts.{name:<24} {rows:>8}" for name, rows in self.mart_rows.items()]
         lines += ["", f"Warehouse: {self.warehouse_path}", f"Data Docs: {self.data_docs}"]
         return "\n".join(lines)
+
+
+def _user_error(error: SerializableErrorInfo) -> str:
+    """The first error in the chain that is not Dagster's own wrapper around it."""
+    while error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _run_counts(result: dg.ExecuteInProcessResult) -> list[RunCounts]:

@@ -11,6 +11,10 @@ import duckdb
 from newsimpact.config import Settings, load_settings
 
 
+class WarehouseInUseError(RuntimeError):
+    """Another process holds the DuckDB file; DuckDB allows one writer or many readers."""
+
+
 class NewsimpactResource(dg.ConfigurableResource):
     """Settings from `newsimpact.toml` and connections to the DuckDB warehouse they name.
 
@@ -27,7 +31,15 @@ class NewsimpactResource(dg.ConfigurableResource):
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().warehouse_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(str(path), read_only=read_only)
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            raise WarehouseInUseError(
+                f"the warehouse {path} is open in another process (a BI tool, dagster dev or "
+                f"another run): close that connection and run again. DuckDB said: {error}"
+            ) from error
         try:
             yield connection
         finally:

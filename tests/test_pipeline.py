@@ -300,3 +300,25 @@ def test_a_failed_blocking_raw_check_stops_the_models_downstream(tmp_path: Path)
         "select count(*) from information_schema.tables where table_schema = 'marts'",
     )
     assert tables == [(0,)]
+
+
+def test_a_warehouse_held_by_another_writer_fails_the_run_with_a_clear_message(
+    tmp_path: Path, sample_warehouse: Path
+):
+    config = write_config(tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices")
+    warehouse = load_settings(config).warehouse_path
+    shutil.copy(sample_warehouse, warehouse)
+    holder = subprocess.Popen(  # e.g. a BI tool that opened the file for writing
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(warehouse)!r}); "
+         "print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = newsimpact("run", "--config", str(config))
+    finally:
+        holder.communicate("", timeout=30)
+
+    assert result.returncode == 1
+    assert "is open in another process" in result.stdout
+    assert f"PID {holder.pid}" in result.stdout
