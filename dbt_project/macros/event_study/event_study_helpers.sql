@@ -39,3 +39,9 @@
 {#- Relative tolerance for a numerically perfect market-model fit: SSR <= tolerance * Syy
     (R^2 within 1e-12 of 1) gives sigma = 0. tests/event_study_reference.py uses the same value. -#}
 {% macro perfect_fit_tolerance() -%} 1e-12 {%- endmacro %}
+
+{#- The market model's abnormal return AR = R - (alpha + beta * Rm): the one definition every
+    mart uses (null when there is no model or a return is missing). -#}
+{% macro abnormal_return(stock_return, benchmark_return, alpha, beta) -%}
+    ({{ stock_return }} - ({{ alpha }} + {{ beta }} * {{ benchmark_return }}))
+{%- endmacro %}

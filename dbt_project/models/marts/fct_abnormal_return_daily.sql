@@ -50,7 +50,7 @@ select
     cast(s.session_date as date) as session,
     cast(d."return" as double) as "return",
     cast(b.benchmark_return as double) as benchmark_return,
-    cast(d."return" - (ed.alpha + ed.beta * b.benchmark_return) as double) as abnormal_return
+    cast({{ abnormal_return('d."return"', 'b.benchmark_return', 'ed.alpha', 'ed.beta') }} as double) as abnormal_return
 from event_days as ed
 left join sessions as s
     on s.session_index = ed.session_index

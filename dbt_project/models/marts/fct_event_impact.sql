@@ -55,7 +55,7 @@ window_days as (
         product(1 + d."return" order by d.session_index) - 1 as raw_return,
         product(1 + d.benchmark_return order by d.session_index) - 1 as benchmark_return,
         sum(d."return" - d.benchmark_return order by d.session_index) as car_market_adjusted,
-        sum(d."return" - (ew.alpha + ew.beta * d.benchmark_return) order by d.session_index) as car,
+        sum({{ abnormal_return('d."return"', 'd.benchmark_return', 'ew.alpha', 'ew.beta') }} order by d.session_index) as car,
         avg(d.volume order by d.session_index) as mean_window_volume
     from event_windows as ew
     inner join daily as d

@@ -38,7 +38,7 @@ select
     cast(tp.ticker as varchar) as ticker,
     cast(d.close as double) as close,
     cast(d."return" as double) as "return",
-    cast(d."return" - (m.alpha + m.beta * d.benchmark_return) as double) as abnormal_return
+    cast({{ abnormal_return('d."return"', 'd.benchmark_return', 'm.alpha', 'm.beta') }} as double) as abnormal_return
 from mentions as mn
 left join entities as e
     on e.entity_id = mn.entity_id
