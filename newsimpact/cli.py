@@ -1,9 +1,11 @@
-"""`newsimpact run|check|dev --config PATH`: the pipeline, its checks, or the Dagster UI."""
+"""`newsimpact run|check|status|rollback|serve|dev|dbt-vars --config PATH`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,25 +13,32 @@ from pathlib import Path
 from newsimpact.config import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+_COMMANDS = {
+    "run": "ingest, build and check everything in the work file, then publish the serving file",
+    "check": "run the Great Expectations suites on the work file as it is",
+    "status": "show the published build, its age, the kept builds and the last run's outcome",
+    "rollback": "serve the previously published build again (or the one given with --to)",
+    "serve": "run the Dagster daemon (the nightly schedule) and UI on 127.0.0.1, quietly",
+    "dev": "open the Dagster UI in development mode (dagster dev), bound to 127.0.0.1",
+    "dbt-vars": "print the dbt vars of this config, for running dbt by hand",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="newsimpact", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("run", "ingest, build every model and run every check; prints a summary"),
-        ("check", "run the Great Expectations suites on the warehouse as it is"),
-        ("dev", "open the Dagster UI (dagster dev) on this config, bound to 127.0.0.1"),
-    ):
-        command = commands.add_parser(name, help=help_text)
+    for name, help_text in _COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--config", default="newsimpact.toml", type=Path,
                              help="TOML config (default: ./newsimpact.toml)")
-        if name == "dev":
+        if name in ("run", "check"):
+            command.add_argument("--verbose", action="store_true",
+                                 help="print dbt's log and Dagster's events instead of progress")
+        if name in ("serve", "dev"):
             command.add_argument("--port", default=3000, type=int)
-        else:
-            command.add_argument("--log-level", default="WARNING",
-                                 choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                                 help="Dagster event log shown while running (default: WARNING)")
+        if name == "rollback":
+            command.add_argument("--to", metavar="BUILD_ID",
+                                 help="a kept build (see `newsimpact status`)")
     args = parser.parse_args(argv)
 
     try:
@@ -37,37 +46,101 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"newsimpact: config error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.command == "dev":
-        return _dagster_dev(settings, args.port)
-    from orchestration.definitions import PIPELINE_JOB, QUALITY_JOB  # Dagster imports are slow
+    match args.command:
+        case "run" | "check":
+            return _execute(settings, args.command, args.verbose)
+        case "status":
+            from newsimpact.status import render_status
 
-    return _execute(settings, PIPELINE_JOB if args.command == "run" else QUALITY_JOB, args.log_level)
+            print(render_status(settings))
+            return EXIT_OK
+        case "rollback":
+            return _rollback(settings, args.to)
+        case "serve" | "dev":
+            return _dagster(settings, args.command, args.port)
+        case "dbt-vars":
+            print(json.dumps(settings.event_study.dbt_vars()))
+            return EXIT_OK
+    raise AssertionError(args.command)
 
 
-def _execute(settings: Settings, job_name: str, log_level: str) -> int:
-    from newsimpact.summary import RunSummary, instance_for
-    from orchestration.definitions import build_definitions
+def _execute(settings: Settings, command: str, verbose: bool) -> int:
+    from newsimpact.runs import instance_for, prune_logs
+    from newsimpact.summary import RunSummary
+    from orchestration.dbt.project import prepare_dbt_project
+    from orchestration.definitions import PIPELINE_JOB, QUALITY_JOB, build_definitions
 
-    job = build_definitions(settings).resolve_job_def(job_name)
+    prepare_dbt_project()
+    job = build_definitions(settings, verbose=verbose).resolve_job_def(
+        PIPELINE_JOB if command == "run" else QUALITY_JOB
+    )
+    loggers = {"console": {"config": {"log_level": "INFO"}}} if verbose else {"progress": {}}
     with instance_for(settings) as instance:
+        print(f"newsimpact {command}: {settings.config_path}", flush=True)
         result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=instance, raise_on_error=False, run_config={"loggers": loggers}
         )
-    summary = RunSummary.collect(settings, result)
+    prune_logs(settings)
+    summary = RunSummary.collect(settings, result, publishes=command == "run")
     print(summary.render())
     return EXIT_OK if summary.succeeded else EXIT_FAILED
 
 
-def _dagster_dev(settings: Settings, port: int) -> int:
-    from newsimpact.summary import prepare_dagster_home
+def _rollback(settings: Settings, to: str | None) -> int:
+    from newsimpact.runs import RunInProgressError, run_lock
+    from warehouse.publish import RollbackError, rollback
 
+    try:
+        with run_lock(settings, "rollback"):
+            build = rollback(settings.warehouse_path, settings.builds_dir, to)
+    except (RollbackError, RunInProgressError) as error:
+        print(f"newsimpact rollback: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Serving build {build.stem} at {settings.warehouse_path}")
+    return EXIT_OK
+
+
+def _dagster(settings: Settings, command: str, port: int) -> int:
+    """`serve`: the daemon (schedules) and the webserver as two quiet children; `dev`: dagster dev."""
+    from newsimpact.runs import RunInProgressError, fail_stale_runs, instance_for, run_lock
+    from orchestration.dbt.project import prepare_dbt_project
+
+    prepare_dbt_project()
+    with instance_for(settings) as instance:
+        try:  # runs left STARTED by a killed process would keep the queue from launching any
+            with run_lock(settings, "serve"):
+                fail_stale_runs(instance)
+        except RunInProgressError:
+            pass  # a live run holds the lock; its own start already cleaned up
     environment = {
         **os.environ,
-        "DAGSTER_HOME": str(prepare_dagster_home(settings)),
+        "DAGSTER_HOME": str(settings.dagster_home),
         "NEWSIMPACT_CONFIG": str(settings.config_path),
     }
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
-    return subprocess.call(command, env=environment)
+    binaries = Path(sys.executable).parent
+    code = ["-m", "orchestration.definitions"]
+    address = ["-h", "127.0.0.1", "-p", str(port)]
+    if command == "dev":
+        return subprocess.call([str(binaries / "dagster"), "dev", *code, *address], env=environment)
+    children = [
+        subprocess.Popen([str(binaries / "dagster-daemon"), "run", *code, "--log-level", "warning"],
+                         env=environment),
+        subprocess.Popen([str(binaries / "dagster-webserver"), *code, *address,
+                          "--log-level", "warning"], env=environment),
+    ]
+    print(f"newsimpact serve: UI on http://127.0.0.1:{port}, nightly schedule "
+          f"'{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops both.",
+          flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: stop both children
+    try:
+        return max(child.wait() for child in children)
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=60)
+        return EXIT_OK
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,11 +1,13 @@
-"""The TOML configuration (`../shared/spec/inputs.md` §3) as frozen dataclasses.
+"""The TOML configuration (`docs/inputs.md` §3) as frozen dataclasses.
 
-Every key has the spec's default. A config error names the file and the key, and is raised
-before anything is written.
+The defaults live here and only here: dbt gets them through `EventStudyConfig.dbt_vars()`. A
+config error names the file and the key, and is raised before anything is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,16 +75,32 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class Settings:
     config_path: Path
-    warehouse_path: Path
+    warehouse_path: Path  # the serving file BI tools open; only ever replaced whole, by publish
     news_sources: tuple[SourceConfig, ...]
     price_sources: tuple[SourceConfig, ...]
     event_study: EventStudyConfig = field(default_factory=EventStudyConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    keep_builds: int = 3  # published builds kept for `newsimpact rollback`
+    config_sha256: str = ""  # of the file's bytes as read, recorded in each published build
 
     @property
     def state_dir(self) -> Path:
-        """Run state kept next to the warehouse: Dagster instance, dbt profile, GX Data Docs."""
+        """Run state kept next to the warehouse: work file, builds, Dagster instance, dbt, logs."""
         return self.warehouse_path.parent / f".{self.warehouse_path.stem}"
+
+    @property
+    def work_path(self) -> Path:
+        """The private DuckDB file every run builds and checks before anything is published."""
+        return self.state_dir / "work.duckdb"
+
+    @property
+    def builds_dir(self) -> Path:
+        """The last `keep_builds` published serving files, newest last by name."""
+        return self.state_dir / "builds"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
 
     @property
     def dagster_home(self) -> Path:
@@ -100,12 +118,13 @@ class Settings:
 def load_settings(config_path: str | Path) -> Settings:
     path = Path(config_path).resolve()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        content = path.read_bytes()
+        raw = tomllib.loads(content.decode("utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(path, "-", "file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(path, "-", f"not valid TOML: {error}") from None
-    return _parse(path, raw)
+    return dataclasses.replace(_parse(path, raw), config_sha256=hashlib.sha256(content).hexdigest())
 
 
 def _parse(path: Path, raw: dict[str, Any]) -> Settings:
@@ -113,10 +132,13 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     reader.only_keys(raw, "", {"warehouse", "sources", "event_study", "schedule"})
 
     warehouse = reader.table(raw, "warehouse")
-    reader.only_keys(warehouse, "warehouse", {"path"})
+    reader.only_keys(warehouse, "warehouse", {"path", "keep_builds"})
     warehouse_path = reader.resolve(
         reader.string(warehouse, "warehouse", "path", "warehouse/newsimpact.duckdb")
     )
+    keep_builds = reader.integer(warehouse, "warehouse", "keep_builds", Settings.keep_builds)
+    if not 1 <= keep_builds <= 100:
+        raise ConfigError(path, "warehouse.keep_builds", "must be between 1 and 100")
 
     sources = reader.table(raw, "sources")
     reader.only_keys(sources, "sources", {"news", "prices"})
@@ -181,6 +203,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         news_sources=news,
         price_sources=prices,
         event_study=event_study,
+        keep_builds=keep_builds,
         schedule=ScheduleConfig(
             cron=reader.string(schedule, "schedule", "cron", ScheduleConfig.cron),
             timezone=reader.string(schedule, "schedule", "timezone", ScheduleConfig.timezone),

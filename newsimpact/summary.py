@@ -1,10 +1,10 @@
-"""The persistent Dagster instance of a warehouse, and the summary printed after a CLI run."""
+"""The summary printed after `newsimpact run` and `newsimpact check`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,33 +12,11 @@ import dagster as dg
 import duckdb
 
 from newsimpact.config import Settings
+from orchestration.publish.assets import SERVING
+from warehouse.publish import read_build_info
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
-
-_DAGSTER_YAML = """\
-# Written by newsimpact: the Dagster instance of this warehouse (runs of the CLI and of dagster dev).
-telemetry:
-  enabled: false
-# One run at a time: DuckDB has a single writer, so the nightly run and a manual one must queue.
-concurrency:
-  runs:
-    max_concurrent_runs: 1
-"""
-
-
-def prepare_dagster_home(settings: Settings) -> Path:
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    (settings.dagster_home / "dagster.yaml").write_text(_DAGSTER_YAML, encoding="utf-8")
-    return settings.dagster_home
-
-
-@contextmanager
-def instance_for(settings: Settings) -> Iterator[dg.DagsterInstance]:
-    """The instance `dagster dev` shows for this config, so CLI runs appear in the UI."""
-    with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
-        yield instance
-
 
 @dataclass(frozen=True)
 class SourceCounts:
@@ -72,27 +50,42 @@ class CheckOutcome:
 
 @dataclass
 class RunSummary:
+    command: str
     warehouse_path: Path
     data_docs: Path
+    logs_dir: Path
     run_id: str
     run_succeeded: bool
     failed_steps: list[str]
+    published_build: str | None  # the build this run published, if it did
     this_run: list[RunCounts] = field(default_factory=list)
-    sources: list[SourceCounts] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
-    mart_rows: dict[str, int] = field(default_factory=dict)
+    served: dict[str, object] | None = None  # marts.build_info of the serving file
+    sources: list[SourceCounts] = field(default_factory=list)  # its audit.ingested_files
+    mart_rows: dict[str, int] = field(default_factory=dict)  # its marts, from build_info
 
     @classmethod
-    def collect(cls, settings: Settings, result: dg.ExecuteInProcessResult) -> RunSummary:
+    def collect(
+        cls, settings: Settings, result: dg.ExecuteInProcessResult, *, publishes: bool
+    ) -> RunSummary:
+        published = [
+            materialization.metadata["build_id"].value
+            for event in result.get_asset_materialization_events()
+            if (materialization := event.step_materialization_data.materialization).asset_key
+            == SERVING
+        ]
         summary = cls(
+            command="run" if publishes else "check",
             warehouse_path=settings.warehouse_path,
             data_docs=settings.data_docs_dir / "index.html",
+            logs_dir=settings.logs_dir,
             run_id=result.run_id,
             run_succeeded=result.success,
             failed_steps=sorted(
                 f"{event.step_key}: {_user_error(event.step_failure_data.error)}"
                 for event in result.get_step_failure_events()
             ),
+            published_build=published[0] if published else None,
             this_run=_run_counts(result),
             checks=[
                 CheckOutcome(
@@ -105,13 +98,18 @@ class RunSummary:
                 for evaluation in result.get_asset_check_evaluations()
             ],
         )
-        if settings.warehouse_path.exists():
-            try:
-                with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-                    summary.sources = _source_counts(connection)
-                    summary.mart_rows = _mart_rows(connection)
-            except duckdb.IOException as error:  # held by a writer elsewhere: report the run anyway
-                summary.failed_steps.append(f"reading the warehouse for this summary: {error}")
+        if publishes and summary.succeeded and summary.published_build is None:
+            summary.failed_steps.append("publish: the run ended without publishing a build")
+        if settings.warehouse_path.exists():  # what BI users see now: only ever replaced whole
+            summary.served = read_build_info(settings.warehouse_path)
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+                summary.sources = _source_counts(connection)
+            if summary.served is not None:
+                summary.mart_rows = {
+                    name: rows
+                    for name, rows in json.loads(str(summary.served["row_counts"])).items()
+                    if name.startswith("marts.")
+                }
         return summary
 
     @property
@@ -120,22 +118,19 @@ class RunSummary:
 
     @property
     def succeeded(self) -> bool:
-        return self.run_succeeded and not self.failed_blocking_checks
+        return self.run_succeeded and not self.failed_blocking_checks and not self.failed_steps
 
     def render(self) -> str:
-        lines = [f"newsimpact run {self.run_id}: {'succeeded' if self.succeeded else 'FAILED'}", ""]
-        lines.append("Ingested by this run        read    loaded  quarantined  unchanged files")
-        lines += [
-            f"  {run.source_name:<22} {run.read:>6} {run.loaded:>9} {run.quarantined:>12} "
-            f"{run.skipped_files:>16}"
-            for run in self.this_run
-        ]
-        lines += ["", "In the warehouse           files      read    loaded  quarantined"]
-        lines += [
-            f"  {source.source_name:<12} {source.source_type:<10} {source.files:>5} "
-            f"{source.read:>9} {source.loaded:>9} {source.quarantined:>12}"
-            for source in self.sources
-        ]
+        lines = ["", f"newsimpact {self.command} {self.run_id}: {self._headline()}"]
+        if self.command == "run" and not self.succeeded:
+            lines.append(f"  {self._served_line('BI users still see')}")
+        if self.this_run:
+            lines += ["", "Ingested by this run        read    loaded  quarantined  unchanged files"]
+            lines += [
+                f"  {run.source_name:<22} {run.read:>6} {run.loaded:>9} {run.quarantined:>12} "
+                f"{run.skipped_files:>16}"
+                for run in self.this_run
+            ]
         passed = sum(check.passed for check in self.checks)
         suites = [check for check in self.checks if check.check.startswith("gx_")]
         lines += [
@@ -150,10 +145,40 @@ class RunSummary:
                 lines.append(f"  FAILED ({severity}) {check.asset} {check.check}: {check.description}")
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {failure}" for failure in self.failed_steps]
-        lines += ["", "Marts                          rows"]
-        lines += [f"  marts.{name:<24} {rows:>8}" for name, rows in self.mart_rows.items()]
-        lines += ["", f"Warehouse: {self.warehouse_path}", f"Data Docs: {self.data_docs}"]
+        if self.served is not None:
+            lines += ["", f"Served: {self._served_line('build')}"]
+            lines += ["  source       type       files      read    loaded  quarantined"]
+            lines += [
+                f"  {source.source_name:<12} {source.source_type:<10} {source.files:>5} "
+                f"{source.read:>9} {source.loaded:>9} {source.quarantined:>12}"
+                for source in self.sources
+            ]
+            lines += [f"  {name:<32} {rows:>8} rows" for name, rows in self.mart_rows.items()]
+        lines += [
+            "",
+            f"Warehouse (BI, read-only): {self.warehouse_path}",
+            f"Logs: {self.logs_dir}    Data Docs: {self.data_docs}",
+        ]
         return "\n".join(lines)
+
+    def _headline(self) -> str:
+        if not self.succeeded:
+            return "FAILED, nothing published" if self.command == "run" else "FAILED"
+        if self.command == "run":
+            return f"succeeded, published build {self.published_build}"
+        return "succeeded"
+
+    def _served_line(self, prefix: str) -> str:
+        if self.served is None:
+            return f"{prefix} no build yet: {self.warehouse_path} does not exist"
+        built_at = self.served["built_at"]
+        return f"{prefix} {self.served['build_id']}, published {age(built_at)}"
+
+
+def age(moment: datetime) -> str:
+    minutes = int((datetime.now(UTC) - moment).total_seconds() // 60)
+    ago = f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {ago}"
 
 
 def _user_error(error: SerializableErrorInfo) -> str:
@@ -199,17 +224,6 @@ def _source_counts(connection: duckdb.DuckDBPyConnection) -> list[SourceCounts]:
         """
     ).fetchall()
     return [SourceCounts(*row) for row in rows]
-
-
-def _mart_rows(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    tables = connection.sql(
-        "select table_name from information_schema.tables "
-        "where table_schema = 'marts' order by table_name"
-    ).fetchall()
-    return {
-        name: connection.sql(f'select count(*) from marts."{name}"').fetchall()[0][0]
-        for (name,) in tables
-    }
 
 
 def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -1,7 +1,9 @@
-"""The one `Definitions` of newsimpact: ingestion, dbt and quality assets, the job, the schedule.
+"""The one `Definitions` of newsimpact: ingestion, dbt, quality and publish assets, the job, the
+schedule.
 
-`dagster dev` loads `defs` (the config comes from NEWSIMPACT_CONFIG, else `newsimpact.toml` in
-the working folder); `newsimpact run` builds the same definitions from its `--config`.
+`newsimpact serve`/`dev` load `defs` (the config comes from NEWSIMPACT_CONFIG, else
+`newsimpact.toml` in the working folder); `newsimpact run` builds the same definitions from its
+`--config`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 import dagster as dg
 
 from newsimpact.config import Settings, load_settings
+from newsimpact.progress import progress_logger
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import dbt_resource
 from orchestration.ingestion.assets import raw_exchange_sessions, raw_news, raw_prices
+from orchestration.publish.assets import build_publish_asset
 from orchestration.quality.checks import build_quality_checks
 from orchestration.resources import NewsimpactResource
 
@@ -23,23 +27,26 @@ QUALITY_JOB = "newsimpact_quality_checks"
 NIGHTLY_SCHEDULE = "newsimpact_nightly"
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Definitions:
     quality_checks = build_quality_checks()
+    dbt_assets = build_dbt_assets()
+    marts = [key for key in dbt_assets.keys if key.path[0] == "marts"]
     # One step at a time: DuckDB allows a single writer, and dbt runs as its own process.
     pipeline = dg.define_asset_job(
         PIPELINE_JOB,
         selection=dg.AssetSelection.all(),
-        description="Ingest news and prices, build the calendar and every dbt model, run every check.",
+        description="Ingest news and prices, build every dbt model in the work file, run every "
+        "check, then publish the serving file.",
         executor_def=dg.in_process_executor,
     )
     checks_only = dg.define_asset_job(
         QUALITY_JOB,
         selection=dg.AssetSelection.checks(*quality_checks),
-        description="Great Expectations suites over the warehouse as it is, without rebuilding it.",
+        description="Great Expectations suites over the work file as it is, without rebuilding it.",
         executor_def=dg.in_process_executor,
     )
     return dg.Definitions(
-        assets=[raw_news, raw_prices, raw_exchange_sessions, build_dbt_assets()],
+        assets=[raw_news, raw_prices, raw_exchange_sessions, dbt_assets, build_publish_asset(marts)],
         asset_checks=quality_checks,
         jobs=[pipeline, checks_only],
         schedules=[
@@ -52,10 +59,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             )
         ],
         resources={
-            "newsimpact": NewsimpactResource(config_path=str(settings.config_path)),
+            "newsimpact": NewsimpactResource(config_path=str(settings.config_path), verbose=verbose),
             "dbt": dbt_resource(settings),
         },
         executor=dg.in_process_executor,
+        # The CLI selects `progress` (or `console` with --verbose) in its run config.
+        loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )
 
 

@@ -47,11 +47,26 @@ class SampleConfig:
         return self.settings.event_study
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The dbt manifest the definitions load, parsed once per session as the CLI does."""
+    from orchestration.dbt.project import prepare_dbt_project
+
+    return prepare_dbt_project().manifest_path
+
+
 @pytest.fixture(scope="session")
 def sample_config(tmp_path_factory: pytest.TempPathFactory) -> SampleConfig:
     folder = tmp_path_factory.mktemp("sample_run")
     config = write_config(folder, news=SAMPLES / "news", prices=SAMPLES / "prices")
     return SampleConfig(load_settings(config), SAMPLES / "news", SAMPLES / "prices")
+
+
+@pytest.fixture(scope="session")
+def sample_work_file(sample_config: SampleConfig, sample_run: int) -> Path:
+    """Path of the private work file of the sample run (raw, staging, intermediate, marts)."""
+    assert sample_run == 0, "newsimpact run on the samples failed: see the captured output"
+    return sample_config.settings.work_path
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +79,6 @@ def sample_run(sample_config: SampleConfig) -> int:
 
 @pytest.fixture(scope="session")
 def sample_warehouse(sample_config: SampleConfig, sample_run: int) -> Path:
-    """Path of the DuckDB warehouse built from the samples; open it read-only."""
+    """Path of the serving file published from the samples (marts, audit); open it read-only."""
     assert sample_run == 0, "newsimpact run on the samples failed: see the captured output"
     return sample_config.settings.warehouse_path

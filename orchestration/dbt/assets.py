@@ -1,6 +1,7 @@
 """All dbt models, seeds and tests as Dagster assets and asset checks."""
 
 import json
+from contextlib import ExitStack, redirect_stdout
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -22,12 +23,20 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     def newsimpact_dbt_assets(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, newsimpact: NewsimpactResource
     ):
-        """`dbt build`: seeds, models and their tests, with the event-study settings of the config."""
+        """`dbt build` in the work file: seeds, models and their tests, with the config's vars.
+
+        dagster-dbt echoes dbt's log on stdout; it goes to a log file unless the run is verbose.
+        """
         settings = newsimpact.settings()
-        yield from dbt.cli(
-            ["build", "--vars", json.dumps(settings.event_study.dbt_vars())],
-            context=context,
-            target_path=settings.state_dir / "dbt" / "target",
-        ).stream()
+        log_file = newsimpact.log_file(context.run_id, "dbt")
+        with ExitStack() as quiet:
+            if not newsimpact.verbose:
+                quiet.enter_context(redirect_stdout(quiet.enter_context(log_file.open("w"))))
+            yield from dbt.cli(
+                ["build", "--vars", json.dumps(settings.event_study.dbt_vars())],
+                context=context,
+                target_path=settings.state_dir / "dbt" / "target",
+            ).stream()
+        context.log.info(f"dbt log: {log_file}")
 
     return newsimpact_dbt_assets

@@ -1,63 +1,68 @@
-"""The single, cached handle on the dbt project, and the dbt CLI resource built from a config."""
+"""The dbt project as dagster-dbt sees it, and the dbt CLI resource built from a config."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from functools import cache
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from newsimpact.config import Settings
+from newsimpact.config import EventStudyConfig, Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-_PROJECT_SOURCES = ("dbt_project.yml", "models", "seeds", "macros", "tests")
 
 
 @cache
 def dbt_project() -> DbtProject:
-    """The dbt project with a manifest that is up to date with its files.
+    """The dbt project; `dagster dev` re-parses it on load, the CLI calls `prepare_dbt_project`.
 
-    `dbt parse` runs only when a model, seed, macro or test is newer than the manifest, so
-    loading the definitions stays fast and a fresh clone needs no separate build step.
+    dbt_project.yml has no var defaults, so parsing gets the config's defaults.
     """
-    project = DbtProject(project_dir=DBT_PROJECT_DIR)
-    if _manifest_is_stale(project):
-        # The committed profiles.yml is enough to parse: parsing never opens the warehouse.
-        parser = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
-        parser.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR,
+        prepare_project_cli_args=[
+            "parse", "--quiet", "--vars", json.dumps(EventStudyConfig().dbt_vars())
+        ],
+    )
+    project.prepare_if_dev()
     return project
 
 
-def _manifest_is_stale(project: DbtProject) -> bool:
-    manifest = project.manifest_path
-    if not manifest.exists():
-        return True
-    built_at = manifest.stat().st_mtime
-    for name in _PROJECT_SOURCES:
-        source = DBT_PROJECT_DIR / name
-        files = source.rglob("*") if source.is_dir() else [source]
-        if any(path.stat().st_mtime > built_at for path in files if path.is_file()):
-            return True
-    return False
+def prepare_dbt_project() -> DbtProject:
+    """Parse the project into a fresh manifest (dagster-dbt's own preparation).
+
+    dagster-dbt runs the `dbt` on PATH: the venv's, also when it is not activated.
+    """
+    binaries = str(Path(sys.executable).parent)
+    if binaries not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = binaries + os.pathsep + os.environ["PATH"]
+    project = dbt_project()
+    project.preparer.prepare(project)
+    return project
 
 
 def dbt_executable() -> str:
-    """The `dbt` installed beside this interpreter: the venv is often used without activating it."""
-    return str(Path(sys.executable).parent / "dbt")
+    """`newsimpact-dbt`, installed beside this interpreter: dbt that dies with its parent.
+
+    The venv is often used without activating it, so the path is taken from sys.executable.
+    """
+    return str(Path(sys.executable).parent / "newsimpact-dbt")
 
 
 def write_dbt_profile(settings: Settings) -> Path:
-    """A dbt profile pointing at this config's warehouse; returns its folder."""
+    """A dbt profile pointing at this config's private work file; returns its folder."""
     settings.dbt_profiles_dir.mkdir(parents=True, exist_ok=True)
     (settings.dbt_profiles_dir / "profiles.yml").write_text(
         f"# Written by newsimpact from {settings.config_path}; edit that config, not this file.\n"
         "newsimpact:\n"
-        "  target: warehouse\n"
+        "  target: work\n"
         "  outputs:\n"
-        "    warehouse:\n"
+        "    work:\n"
         "      type: duckdb\n"
-        f"      path: {_yaml_string(str(settings.warehouse_path))}\n"
+        f"      path: {json.dumps(str(settings.work_path))}\n"
         "      threads: 1\n",
         encoding="utf-8",
     )
@@ -70,7 +75,3 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
         profiles_dir=str(write_dbt_profile(settings)),
         dbt_executable=dbt_executable(),
     )
-
-
-def _yaml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -7,7 +7,7 @@ with sessions as (
 benchmark_bars as (
     select session_index, adj_close, volume
     from {{ ref('int_prices__security_bars') }}
-    where ticker = '{{ var("benchmark_ticker") }}'
+    where ticker = '{{ var("benchmark_ticker") | replace("'", "''") }}'
         and session_index is not null
 )
 

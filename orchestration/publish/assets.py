@@ -1,0 +1,63 @@
+"""The last step of every run: publish the build, once every blocking check upstream passed."""
+
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+import dagster as dg
+import duckdb
+
+from orchestration.resources import NewsimpactResource
+from warehouse.publish import BuildInfo, build_id_for, publish
+
+SERVING = dg.AssetKey(["serving", "warehouse"])
+
+
+def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The serving file as an asset downstream of every mart.
+
+    Dagster runs it only when all its upstream assets materialised and no blocking check on them
+    or their ancestors failed: a failed gate publishes nothing, yesterday's file stays.
+    """
+
+    @dg.asset(key=SERVING, deps=list(marts), group_name="serving", kinds={"duckdb"})
+    def published_warehouse(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
+        """The file BI tools open: marts and audit tables, in DuckDB storage v1.0.0, commented."""
+        settings = newsimpact.settings()
+        study = settings.event_study
+        built_at = datetime.now(UTC)
+        info = BuildInfo(
+            build_id=build_id_for(context.run_id, built_at),
+            run_id=context.run_id,
+            built_at=built_at,
+            config_path=str(settings.config_path),
+            config_sha256=settings.config_sha256,
+            benchmark=study.benchmark,
+            calendar=study.calendar,
+            estimation_window_start=study.estimation_window[0],
+            estimation_window_end=study.estimation_window[1],
+            min_estimation_returns=study.min_estimation_returns,
+            event_windows=json.dumps([list(window) for window in study.event_windows]),
+            daily_window_start=study.daily_window[0],
+            daily_window_end=study.daily_window[1],
+            newsimpact_version=version("newsimpact"),
+            duckdb_version=duckdb.__version__,
+        )
+        build = publish(
+            settings.work_path,
+            settings.warehouse_path,
+            settings.builds_dir,
+            info,
+            keep=settings.keep_builds,
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "build_id": info.build_id,
+                "serving_file": dg.MetadataValue.path(str(settings.warehouse_path)),
+                "kept_build": dg.MetadataValue.path(str(build)),
+            }
+        )
+
+    return published_warehouse
