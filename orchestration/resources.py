@@ -35,7 +35,7 @@ class NewsimpactResource(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[NewsimpactResource]:
         self._settings = load_settings(self.config_path)
-        run_id = context.run_id or ""
+        run_id = context.run.run_id if context.run else ""
         with run_lock(self._settings, run_id):
             if context.instance is not None:
                 fail_stale_runs(context.instance, keep_run_id=run_id)

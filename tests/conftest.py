@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from newsimpact.config import EventStudyConfig, Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "samples"
+
+
+def newsimpact(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The installed CLI in a separate process, as a user or the nightly job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsimpact", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def query(database: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.sql(sql).fetchall()
+
+
+def snapshot(database: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str, list[tuple]]:
+    """Every row of every table in `schemas`, so two builds can be compared.
+
+    A serving file's rows are compared in their stored order (publish writes a stable one);
+    `marts.build_info` names the run and time of its build, so it is left out.
+    """
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in (select unnest(?)) and table_name <> 'build_info' order by 1",
+            [list(schemas)],
+        ).fetchall()
+        is_serving = connection.execute(
+            "select count(*) > 0 from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'build_info'"
+        ).fetchall() == [(True,)]
+        return {
+            table: (rows if is_serving else sorted(rows, key=repr))
+            for (table,) in tables
+            for rows in [connection.sql(f"select * from {table}").fetchall()]
+        }
 
 
 def write_config(folder: Path, *, news: Path, prices: Path, extra: str = "") -> Path:

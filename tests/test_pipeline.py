@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from newsimpact.config import load_settings
-from tests.conftest import SAMPLES, SampleConfig, write_config
+from tests.conftest import SAMPLES, SampleConfig, newsimpact, query, snapshot, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -31,34 +31,8 @@ MARTS = (
 SEED_DOCUMENT = "000_d3b65a32a009eb2b"
 
 
-def newsimpact(*args: str) -> subprocess.CompletedProcess[str]:
-    """The installed CLI in a separate process, as a user or the nightly job runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "newsimpact", *args], capture_output=True, text=True, timeout=900
-    )
-
-
-def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str, list[tuple]]:
-    """Every row of every table in `schemas`, sorted, so two warehouses can be compared."""
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        tables = connection.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema in (select unnest(?)) order by 1",
-            [list(schemas)],
-        ).fetchall()
-        return {
-            table: sorted(connection.sql(f"select * from {table}").fetchall(), key=repr)
-            for (table,) in tables
-        }
-
-
 def sample_price_rows() -> int:
     return sum(len(path.read_text().splitlines()) - 1 for path in (SAMPLES / "prices").glob("*.csv"))
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return connection.sql(sql).fetchall()
 
 
 def test_the_sample_run_builds_every_mart_of_the_contract(sample_warehouse: Path):
@@ -69,7 +43,7 @@ def test_the_sample_run_builds_every_mart_of_the_contract(sample_warehouse: Path
     assert len(tables["fct_news_event"]) == len(list((SAMPLES / "news").glob("*.txt")))
 
 
-def test_every_record_read_is_loaded_or_quarantined(sample_warehouse: Path):
+def test_every_record_read_is_loaded_or_quarantined(sample_warehouse: Path, sample_work_file: Path):
     files = query(
         sample_warehouse,
         "select source_type, file_path, records_read, records_loaded, records_quarantined "
@@ -80,7 +54,7 @@ def test_every_record_read_is_loaded_or_quarantined(sample_warehouse: Path):
         list((SAMPLES / "prices").glob("*.csv"))
     )
     assert all(read == loaded + quarantined for _, _, read, loaded, quarantined in files)
-    assert query(sample_warehouse, "select count(*) from raw.prices_daily") == [(sample_price_rows(),)]
+    assert query(sample_work_file, "select count(*) from raw.prices_daily") == [(sample_price_rows(),)]
 
 
 def test_the_seed_document_resolves_to_entities_a_ticker_and_themes(sample_warehouse: Path):
@@ -117,9 +91,9 @@ def test_the_seed_document_resolves_to_entities_a_ticker_and_themes(sample_wareh
     ]
 
 
-def test_meta_facebook_and_their_tickers_are_one_entity_and_one_security(sample_warehouse: Path):
+def test_meta_facebook_and_their_tickers_are_one_entity_and_one_security(sample_work_file: Path):
     resolved = query(
-        sample_warehouse,
+        sample_work_file,
         """
         select distinct a.annotation_key, b.entity_id, e.security_id
         from raw.news_annotations a
@@ -133,7 +107,7 @@ def test_meta_facebook_and_their_tickers_are_one_entity_and_one_security(sample_
     assert {key for key, _, _ in resolved} == {"Meta", "$META", "Facebook", "Facebook, Inc.", "$FB"}
     assert len({(entity, security) for _, entity, security in resolved}) == 1
     periods = query(
-        sample_warehouse,
+        sample_work_file,
         f"select ticker, valid_from, valid_to from marts.dim_security "
         f"where security_id = '{resolved[0][2]}' order by valid_from",
     )
@@ -178,19 +152,19 @@ def test_the_run_is_recorded_in_the_instance_dagster_dev_shows(
 
 
 def test_running_twice_leaves_identical_marts_and_raw_tables(
-    sample_config: SampleConfig, sample_warehouse: Path
+    sample_config: SampleConfig, sample_warehouse: Path, sample_work_file: Path
 ):
-    before = snapshot(sample_warehouse, ("marts", "raw", "audit"))
+    before = snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))
 
     second = newsimpact("run", "--config", str(sample_config.settings.config_path))
 
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    this_run = second.stdout.split("Ingested by this run")[1].split("In the warehouse")[0]
+    this_run = second.stdout.split("Ingested by this run")[1].split("Checks:")[0]
     assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
         ["news[0]", "0", "0", "0", "36"],
         ["prices[0]", "0", "0", "0", "6"],
     ]
-    assert snapshot(sample_warehouse, ("marts", "raw", "audit")) == before
+    assert (snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))) == before
 
 
 def _corrupt_inputs(folder: Path) -> tuple[Path, Path]:
@@ -239,8 +213,9 @@ def test_corrupt_inputs_are_quarantined_and_the_run_finishes(tmp_path: Path):
         "from audit.ingested_files",
     )[0]
     assert totals[0] == totals[1] + totals[2] and totals[2] == 4
-    assert query(warehouse, "select count(*) from raw.prices_daily where ticker = 'XYZ'") == [(1,)]
-    this_run = result.stdout.split("Ingested by this run")[1].split("In the warehouse")[0]
+    work = load_settings(config).work_path
+    assert query(work, "select count(*) from raw.prices_daily where ticker = 'XYZ'") == [(1,)]
+    this_run = result.stdout.split("Ingested by this run")[1].split("Checks:")[0]
     # source, read, loaded, quarantined, unchanged files
     assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
         ["news[0]", "38", "36", "2", "0"],
@@ -249,11 +224,12 @@ def test_corrupt_inputs_are_quarantined_and_the_run_finishes(tmp_path: Path):
 
 
 def test_a_broken_mart_fails_its_check_and_the_cli_exits_non_zero(
-    tmp_path: Path, sample_warehouse: Path
+    tmp_path: Path, sample_work_file: Path
 ):
     config = write_config(tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices")
-    warehouse = load_settings(config).warehouse_path
-    shutil.copy(sample_warehouse, warehouse)  # a built warehouse of its own, to break
+    warehouse = load_settings(config).work_path
+    warehouse.parent.mkdir(parents=True)
+    shutil.copy(sample_work_file, warehouse)  # a built work file of its own, to break
     assert newsimpact("check", "--config", str(config)).returncode == 0
     with duckdb.connect(str(warehouse)) as connection:  # a duplicate grain, as a bad model would make
         connection.execute(
@@ -293,23 +269,27 @@ def test_a_failed_blocking_raw_check_stops_the_models_downstream(tmp_path: Path)
     result = newsimpact("run", "--config", str(config))
 
     assert result.returncode == 1
+    assert "FAILED, nothing published" in result.stdout
     assert "FAILED (blocking) raw/news_documents gx_raw_news_documents" in result.stdout
     assert "published_at" in result.stdout
+    settings = load_settings(config)
     tables = query(
-        load_settings(config).warehouse_path,
+        settings.work_path,
         "select count(*) from information_schema.tables where table_schema = 'marts'",
     )
     assert tables == [(0,)]
+    assert not settings.warehouse_path.exists()
 
 
-def test_a_warehouse_held_by_another_writer_fails_the_run_with_a_clear_message(
-    tmp_path: Path, sample_warehouse: Path
+def test_a_work_file_held_by_another_process_fails_the_run_with_a_clear_message(
+    tmp_path: Path, sample_work_file: Path
 ):
     config = write_config(tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices")
-    warehouse = load_settings(config).warehouse_path
-    shutil.copy(sample_warehouse, warehouse)
-    holder = subprocess.Popen(  # e.g. a BI tool that opened the file for writing
-        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(warehouse)!r}); "
+    work = load_settings(config).work_path
+    work.parent.mkdir(parents=True)
+    shutil.copy(sample_work_file, work)
+    holder = subprocess.Popen(  # someone who opened the private work file by hand, for writing
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(work)!r}); "
          "print('open', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
