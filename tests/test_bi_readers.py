@@ -61,6 +61,17 @@ def read_with(env: str, script: str, path: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def undocumented(read: dict) -> list[str]:
+    """Marts tables and columns without a comment (or with an empty one) in a reader's output."""
+    marts = {name: table for name, table in read["tables"].items() if name.startswith("marts.")}
+    return [name for name, table in marts.items() if not table["comment"]] + [
+        f"{name}.{column}"
+        for name, table in marts.items()
+        for column, _, comment in table["columns"]
+        if not comment
+    ]
+
+
 @pytest.fixture(scope="module")
 def expected(sample_warehouse: Path) -> dict:
     """The published file as the project's own duckdb reads it, through the same queries."""
@@ -75,10 +86,7 @@ def test_expected_file_is_documented(expected: dict) -> None:
         "audit.quarantine",
         "audit.ingested_files",
     }
-    assert [name for name, table in marts.items() if not table["comment"]] == []
-    assert [
-        f"{name}.{column}" for name, table in marts.items() for column, _, comment in table["columns"] if not comment
-    ] == []
+    assert undocumented(expected) == []
     types = {data_type for table in marts.values() for _, data_type, _ in table["columns"]}
     assert types >= set(TYPED)
 
@@ -91,6 +99,7 @@ def test_old_duckdb_reads_the_published_file(env: str, sample_warehouse: Path, e
     assert {name: table["count"] for name, table in got["tables"].items()} == {
         name: table["count"] for name, table in expected["tables"].items()
     }
+    assert undocumented(got) == []
     for name, table in expected["tables"].items():
         # Table and column comments (duckdb_tables(), duckdb_columns()), names and types.
         assert got["tables"][name]["comment"] == table["comment"], name
@@ -101,7 +110,7 @@ def test_old_duckdb_reads_the_published_file(env: str, sample_warehouse: Path, e
     seen = set()
     for name, table in got["tables"].items():
         for index, (_, data_type, _) in enumerate(table["columns"]):
-            if data_type in TYPED and any(row[index] is not None for row in table["rows"]):
+            if name.startswith("marts.") and data_type in TYPED and any(row[index] is not None for row in table["rows"]):
                 seen.add(data_type)
     assert seen == set(TYPED)
 
