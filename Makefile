@@ -10,6 +10,8 @@ run: $(INSTALLED)
 	$(BIN)/newsimpact run --config newsimpact.toml
 
 test: $(INSTALLED)
+	# Older DuckDB and SQLAlchemy readers of the published file, each in its own venv (tests/readers).
+	bash tests/readers/make_envs.sh $(PYTHON)
 	$(BIN)/python -m pytest
 
 # The Dagster UI on the sample config, at http://127.0.0.1:3000
