@@ -28,8 +28,11 @@ def query(database: Path, sql: str) -> list[tuple]:
         return connection.sql(sql).fetchall()
 
 
-def snapshot(database: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str, list[tuple]]:
-    """Every row of every table in `schemas`, so two builds can be compared.
+def snapshot(
+    database: Path, schemas: tuple[str, ...] = ("marts",), *, without: tuple[str, ...] = ()
+) -> dict[str, list[tuple]]:
+    """Every row of every table in `schemas`, but for the columns `without`, so two builds can
+    be compared.
 
     A serving file's rows are compared in their stored order (publish writes a stable one);
     `marts.build_info` names the run and time of its build, so it is left out.
@@ -44,11 +47,13 @@ def snapshot(database: Path, schemas: tuple[str, ...] = ("marts",)) -> dict[str,
             "select count(*) > 0 from information_schema.tables "
             "where table_schema = 'marts' and table_name = 'build_info'"
         ).fetchall() == [(True,)]
-        return {
-            table: (rows if is_serving else sorted(rows, key=repr))
-            for (table,) in tables
-            for rows in [connection.sql(f"select * from {table}").fetchall()]
-        }
+        result = {}
+        for (table,) in tables:
+            cursor = connection.execute(f"select * from {table}")
+            kept = [i for i, column in enumerate(cursor.description) if column[0] not in without]
+            rows = [tuple(row[i] for i in kept) for row in cursor.fetchall()]
+            result[table] = rows if is_serving else sorted(rows, key=repr)
+        return result
 
 
 def write_config(folder: Path, *, news: Path, prices: Path, extra: str = "") -> Path:

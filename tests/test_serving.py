@@ -1,0 +1,201 @@
+"""Write–audit–publish end to end: BI readers during a run, a failing gate, `kill -9` at random.
+
+Each test works on its own copy of a site (inputs, config, warehouse folder) built once from the
+samples, through the real CLI in separate processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from newsimpact.config import Settings, load_settings
+from tests.conftest import SAMPLES, newsimpact, snapshot, write_config
+from warehouse.publish import read_build_info
+
+pytestmark = pytest.mark.slow
+
+READER = Path(__file__).parent / "serving_reader.py"
+# 5 in every `make test`; the closing note's figure comes from NEWSIMPACT_CRASH_TRIALS=20.
+CRASH_TRIALS = int(os.environ.get("NEWSIMPACT_CRASH_TRIALS", "5"))
+
+
+@dataclass(frozen=True)
+class Site:
+    folder: Path
+    config: Path
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    @property
+    def news(self) -> Path:
+        return self.folder / "inputs" / "news"
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        return newsimpact("run", "--config", str(self.config))
+
+    def served_build(self) -> str:
+        return str(read_build_info(self.settings.warehouse_path)["build_id"])
+
+    def add_document(self, name: str, day: int) -> None:
+        (self.news / f"{name}.txt").write_text(
+            f"---\npublished_at: 2012-03-{day:02d}T15:00:00Z\ntitle: {name}\n---\n"
+            f"Apple said something new ({name}).\n$AAPL: Apple Inc.\nProduct_Launch: A launch.\n",
+            encoding="utf-8",
+        )
+
+
+def make_site(folder: Path) -> Site:
+    inputs = folder / "inputs"
+    if not inputs.exists():
+        shutil.copytree(SAMPLES / "news", inputs / "news")
+        shutil.copytree(SAMPLES / "prices", inputs / "prices")
+    return Site(folder, write_config(folder, news=inputs / "news", prices=inputs / "prices"))
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, float]:
+    """A site with one published build, and how long that full run took (seconds)."""
+    site = make_site(tmp_path_factory.mktemp("built_site"))
+    started = time.monotonic()
+    result = site.run()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return site, time.monotonic() - started
+
+
+@pytest.fixture
+def site(built_site: tuple[Site, float], tmp_path: Path) -> Site:
+    """A copy of the built site of this test's own."""
+    shutil.copytree(built_site[0].folder, tmp_path / "site")
+    return make_site(tmp_path / "site")
+
+
+def start_reader(serving: Path, mode: str, stop: Path) -> subprocess.Popen[str]:
+    reader = subprocess.Popen(
+        [sys.executable, str(READER), str(serving), mode, str(stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
+    return reader
+
+
+def test_bi_readers_and_the_nightly_run_never_block_each_other(site: Site, tmp_path: Path):
+    before = site.served_build()
+    site.add_document("reader_test_a", 5)
+    site.add_document("reader_test_b", 6)
+    stop = tmp_path / "stop"
+    holding = start_reader(site.settings.warehouse_path, "hold", stop)
+    polling = start_reader(site.settings.warehouse_path, "poll", stop)
+
+    result = site.run()
+    time.sleep(1.5)  # the polling reader's next connections see the new build
+    stop.touch()
+    held, polled = (json.loads(reader.communicate(timeout=60)[0]) for reader in (holding, polling))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    after = site.served_build()
+    assert after != before
+    assert held == {"seen": [before], "errors": [], "incomplete": [], "queries": held["queries"]}
+    assert polled == {"seen": [before, after], "errors": [], "incomplete": [],
+                      "queries": polled["queries"]}
+    assert held["queries"] >= 20 and polled["queries"] >= 20
+
+
+def test_a_failing_gate_publishes_nothing_and_keeps_yesterdays_file(site: Site):
+    serving = site.settings.warehouse_path
+    yesterday = site.served_build()
+    digest = hashlib.sha256(serving.read_bytes()).hexdigest()
+    (site.news / "from_the_future.txt").write_text(
+        "---\npublished_at: 2099-01-02T10:00:00Z\n---\nApple will report results.\n"
+        "Apple: Apple Inc. is a U.S. technology company.\n",
+        encoding="utf-8",
+    )
+
+    result = site.run()
+    status = newsimpact("status", "--config", str(site.config))
+
+    assert result.returncode == 1
+    assert hashlib.sha256(serving.read_bytes()).hexdigest() == digest
+    assert "FAILED, nothing published" in result.stdout
+    assert f"BI users still see {yesterday}" in result.stdout
+    assert "gx_raw_news_documents" in result.stdout and "published_at" in result.stdout
+    assert result.stderr.count("Traceback") == 0
+    assert f"build {yesterday}" in status.stdout and "FAILURE" in status.stdout
+
+
+def _stale_runs(settings: Settings) -> list[str]:
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    return [run.run_id for run in started]
+
+
+def _work_file_is_free(work: Path, seconds: float = 10) -> bool:
+    """No process (an orphaned dbt, say) holds the work file."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            duckdb.connect(str(work)).close()
+            return True
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+
+def test_kill_9_at_random_moments_never_serves_a_half_build_and_the_next_run_recovers(
+    site: Site, built_site: tuple[Site, float], tmp_path: Path
+):
+    rng = random.Random(20261125)
+    run_seconds = built_site[1]
+    settings = site.settings
+    previous = site.served_build()
+    for trial in range(CRASH_TRIALS):
+        site.add_document(f"crash_{trial}", 1 + trial % 28)
+        killed = subprocess.Popen(
+            [sys.executable, "-m", "newsimpact", "run", "--config", str(site.config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.5, run_seconds))
+        killed.kill()  # SIGKILL: no handler runs, only the kernel cleans up
+        killed.wait()
+
+        served = read_build_info(settings.warehouse_path)
+        newest_kept = sorted(settings.builds_dir.glob("*.duckdb"))[-1].stem
+        # The previous build, or the killed run's own if it got through its publish step.
+        assert served["build_id"] in {previous, newest_kept}, trial
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+            counts = {
+                table: connection.execute(f"select count(*) from {table}").fetchall()[0][0]
+                for table in json.loads(served["row_counts"])
+            }
+        assert counts == json.loads(served["row_counts"]), trial
+        assert _work_file_is_free(settings.work_path), f"trial {trial}: the work file is held"
+
+        recovery = site.run()
+
+        assert recovery.returncode == 0, (trial, recovery.stdout[-3000:], recovery.stderr[-3000:])
+        assert _stale_runs(settings) == [], trial
+        previous = site.served_build()
+
+    clean = make_site(tmp_path / "clean")
+    shutil.rmtree(clean.news)
+    shutil.copytree(site.news, clean.news)
+    assert clean.run().returncode == 0
+    # `ingested_at` says when each document was first loaded: the clean build loaded all at once.
+    assert snapshot(settings.warehouse_path, without=("ingested_at",)) == snapshot(
+        clean.settings.warehouse_path, without=("ingested_at",)
+    )
