@@ -66,7 +66,7 @@ def _layer_check(layer: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
             params["loaded_since"] = loaded_since
         with newsimpact.connect(read_only=True) as connection:
             outcomes = run_suites(connection, suites, params)
-        index = write_data_docs(current.data_docs_dir, outcomes, run_name=context.run_id)
+        index = write_data_docs(current.data_docs_dir, outcomes, run_name=context.run.run_id)
         for suite, outcome in zip(suites, outcomes, strict=True):
             yield _check_result(suite, outcome, str(index))
 
@@ -79,9 +79,9 @@ def _loaded_since(context: dg.AssetCheckExecutionContext, suites: list[Suite]) -
     instance = context.instance
     for key in {_asset_key(suite) for suite in suites}:
         event = instance.get_latest_materialization_event(key)
-        if event is None or event.run_id != context.run_id:
+        if event is None or event.run_id != context.run.run_id:
             return None
-    record = instance.get_run_record_by_id(context.run_id)
+    record = instance.get_run_record_by_id(context.run.run_id)
     if record is None or record.start_time is None:
         return None
     return datetime.fromtimestamp(record.start_time, UTC)

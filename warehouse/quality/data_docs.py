@@ -56,7 +56,8 @@ def _prune(folder: Path) -> None:
 def _index_html(docs_dir: Path) -> str:
     rows = []
     for folder in sorted((docs_dir / "validations").iterdir()):
-        summaries = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"), reverse=True)]
+        newest_first = sorted(folder.glob("*.json"), reverse=True)
+        summaries = [json.loads(path.read_text(encoding="utf-8")) for path in newest_first]
         if not summaries:
             continue
         latest = summaries[0]

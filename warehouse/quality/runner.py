@@ -46,39 +46,27 @@ class Suite:
     """
 
     data: Mapping[str, Any]
+    name: str
+    dataset: str
+    layer: str
+    severity: str
+    description: str
+    key: tuple[str, ...]
 
-    @property
-    def name(self) -> str:
-        return self.data["name"]
-
-    @property
-    def meta(self) -> Mapping[str, Any]:
-        return self.data["meta"]
-
-    @property
-    def dataset(self) -> str:
-        return self.meta["dataset"]
-
-    @property
-    def layer(self) -> str:
-        return self.meta["layer"]
-
-    @property
-    def severity(self) -> str:
-        return self.meta["severity"]
-
-    @property
-    def description(self) -> str:
-        return self.meta.get("description", "")
-
-    @property
-    def key(self) -> list[str]:
-        return list(self.meta.get("key", []))
+    @classmethod
+    def from_file(cls, path: Path) -> Suite:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        meta = data["meta"]
+        return cls(
+            data, data["name"], meta["dataset"], meta["layer"], meta["severity"],
+            meta.get("description", ""), tuple(meta.get("key", ())),
+        )
 
     def query(self, loaded_since: dt.datetime | None) -> str:
-        sql = f"SELECT {', '.join(self.meta.get('columns', ['*']))} FROM {self.dataset}"
-        if loaded_since is not None and "loaded_rows" in self.meta:
-            sql += f" WHERE {self.meta['loaded_rows']}"
+        meta = self.data["meta"]
+        sql = f"SELECT {', '.join(meta.get('columns', ['*']))} FROM {self.dataset}"
+        if loaded_since is not None and "loaded_rows" in meta:
+            sql += f" WHERE {meta['loaded_rows']}"
         return sql
 
     def gx_suite(self):
@@ -111,7 +99,7 @@ class SuiteOutcome:
 
 def load_suites(layer: str | None = None) -> list[Suite]:
     """The suite files, in layer order then by name (optionally those of one layer)."""
-    suites = [Suite(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(SUITES_DIR.rglob("*.json"))]
+    suites = [Suite.from_file(path) for path in sorted(SUITES_DIR.rglob("*.json"))]
     suites.sort(key=lambda suite: (LAYERS.index(suite.layer), suite.name))
     return [suite for suite in suites if layer is None or suite.layer == layer]
 
