@@ -1,10 +1,9 @@
 """Great Expectations suites as Dagster asset checks: one multi-asset check per warehouse layer.
 
-A layer's suites run in one GX context; every layer adds its results to one Data Docs site next
-to the warehouse (`<warehouse>_data_docs/index.html`). Blocking suites stop the assets downstream
-of the one they check, and make `newsimpact run` exit non-zero.
+Every layer adds its validations to one Data Docs folder next to the warehouse
+(`<warehouse>_data_docs/index.html`). Blocking suites stop the assets downstream of the one they
+check, and make `newsimpact run` exit non-zero.
 """
-
 
 from datetime import UTC, datetime
 
@@ -12,29 +11,29 @@ import dagster as dg
 
 from newsimpact.config import Settings
 from orchestration.resources import NewsimpactResource
-from warehouse.quality import LAYERS, SuiteOutcome, SuiteSpec, run_suites, suites_for
+from warehouse.quality import LAYERS, Suite, SuiteOutcome, load_suites, run_suites, write_data_docs
 
 
-def _asset_key(suite: SuiteSpec) -> dg.AssetKey:
+def _asset_key(suite: Suite) -> dg.AssetKey:
     return dg.AssetKey(suite.dataset.split("."))
 
 
-def _check_name(suite: SuiteSpec) -> str:
+def _check_name(suite: Suite) -> str:
     return f"gx_{suite.name}"
 
 
-def _check_result(suite: SuiteSpec, outcome: SuiteOutcome) -> dg.AssetCheckResult:
+def _check_result(suite: Suite, outcome: SuiteOutcome, data_docs_index: str) -> dg.AssetCheckResult:
     metadata = {
         "suite": suite.name,
         "layer": suite.layer,
         "evaluated_expectations": outcome.evaluated_expectations,
         "successful_expectations": outcome.successful_expectations,
-        "rows_validated": outcome.row_count if outcome.row_count is not None else -1,
+        "rows_validated": outcome.row_count,
+        "batches": outcome.batch_count,
+        "data_docs": dg.MetadataValue.path(data_docs_index),
     }
     if outcome.failures:  # a suite that could not run has its error as the one failure
         metadata["failures"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in outcome.failures))
-    if outcome.data_docs_index:
-        metadata["data_docs"] = dg.MetadataValue.path(outcome.data_docs_index)
     return dg.AssetCheckResult(
         asset_key=_asset_key(suite),
         check_name=_check_name(suite),
@@ -47,7 +46,7 @@ def _check_result(suite: SuiteSpec, outcome: SuiteOutcome) -> dg.AssetCheckResul
     )
 
 
-def _layer_check(layer: str, suites: tuple[SuiteSpec, ...]) -> dg.AssetChecksDefinition:
+def _layer_check(layer: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
     specs = [
         dg.AssetCheckSpec(
             name=_check_name(suite),
@@ -59,27 +58,38 @@ def _layer_check(layer: str, suites: tuple[SuiteSpec, ...]) -> dg.AssetChecksDef
     ]
 
     @dg.multi_asset_check(specs=specs, name=f"gx_{layer}", can_subset=False)
-    def _run_layer(newsimpact: NewsimpactResource):
+    def _run_layer(context: dg.AssetCheckExecutionContext, newsimpact: NewsimpactResource):
         current = newsimpact.settings()
+        params = {"now": datetime.now(UTC), **_study_params(current)}
+        loaded_since = _loaded_since(context, suites)
+        if loaded_since is not None:
+            params["loaded_since"] = loaded_since
         with newsimpact.connect(read_only=True) as connection:
-            outcomes = run_suites(
-                connection,
-                suites,
-                params={"now": datetime.now(UTC), **_study_params(current)},
-                data_docs_dir=current.data_docs_dir,
-                run_name=f"newsimpact {layer}",
-            )
-        by_name = {outcome.suite: outcome for outcome in outcomes}
-        for suite in suites:
-            yield _check_result(suite, by_name[suite.name])
+            outcomes = run_suites(connection, suites, params)
+        index = write_data_docs(current.data_docs_dir, outcomes, run_name=context.run.run_id)
+        for suite, outcome in zip(suites, outcomes, strict=True):
+            yield _check_result(suite, outcome, str(index))
 
     return _run_layer
+
+
+def _loaded_since(context: dg.AssetCheckExecutionContext, suites: list[Suite]) -> datetime | None:
+    """The run's start when this run loaded the checked tables: raw suites then check only the
+    rows it loaded. None (check every row) in a checks-only run."""
+    instance = context.instance
+    for key in {_asset_key(suite) for suite in suites}:
+        event = instance.get_latest_materialization_event(key)
+        if event is None or event.run_id != context.run.run_id:
+            return None
+    record = instance.get_run_record_by_id(context.run.run_id)
+    if record is None or record.start_time is None:
+        return None
+    return datetime.fromtimestamp(record.start_time, UTC)
 
 
 def _study_params(settings: Settings) -> dict[str, object]:
     study = settings.event_study
     return {
-        "event_windows": study.event_windows,
         "min_estimation_returns": study.min_estimation_returns,
         "daily_window_start": study.daily_window[0],
         "daily_window_end": study.daily_window[1],
@@ -87,4 +97,4 @@ def _study_params(settings: Settings) -> dict[str, object]:
 
 
 def build_quality_checks() -> list[dg.AssetChecksDefinition]:
-    return [_layer_check(layer, suites_for(layer)) for layer in LAYERS if suites_for(layer)]
+    return [_layer_check(layer, suites) for layer in LAYERS if (suites := load_suites(layer))]

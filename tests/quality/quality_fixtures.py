@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-WINDOWS = [[0, 0], [0, 1]]
-PARAMS = {"now": NOW, "event_windows": WINDOWS, "min_estimation_returns": 120}
+PARAMS = {"now": NOW, "min_estimation_returns": 120, "daily_window_start": -10, "daily_window_end": 10}
 
 H1 = hashlib.sha256(b"d1").hexdigest()
 H2 = hashlib.sha256(b"d2").hexdigest()

@@ -1,50 +1,83 @@
-"""Run the declarative suites of :mod:`warehouse.quality.suites` with Great Expectations.
+"""Validate the suite files of `warehouse/quality/suites/` with Great Expectations, in batches.
 
-Each suite's SQL is run on the caller's DuckDB connection, the result is validated as a pandas
-frame (GX 1.x has no DuckDB or Polars data source) in one ephemeral GX context per call, and,
-when ``data_docs_dir`` is given, a GX Data Docs site is (re)built there once per call.
-
-With ``data_docs_dir``, suites and validation results are also kept in
-``<data_docs_dir>/_gx_store/`` so that successive calls (one per layer, one per run) add to the
-same site: its index lists every validation, newest first, and each call renders only its own
-pages.
+A suite's rows are streamed from DuckDB in batches of `BATCH_ROWS` and each batch is validated as
+a pandas frame (GX 1.x has no working DuckDB data source), so memory stays bounded whatever the
+size of the warehouse. The results of the batches are summed into one `SuiteOutcome` per suite.
 
 Great Expectations is imported inside the functions only: importing it takes seconds.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import logging
-import math
-import shutil
-from collections.abc import Iterable, Mapping, Sequence
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from warehouse.quality.suites import Check, ParameterError, SuiteSpec, When, resolve_params
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pandas as pd
 
-logger = logging.getLogger(__name__)
-
-SITE_NAME = "newsimpact"
-STORE_DIRNAME = "_gx_store"
-KEEP_RUNS = 30  # validations of each suite kept in the Data Docs site
-DATASOURCE_NAME = "warehouse"
+SUITES_DIR = Path(__file__).parent / "suites"
+LAYERS = ("raw_news", "raw_prices", "raw_calendar", "intermediate", "marts")
+BATCH_ROWS = 100_000
 MAX_EXAMPLES = 3
 MAX_MESSAGE_CHARS = 600
-_COLUMN_KWARGS = ("column", "column_list", "column_A", "column_B")
-_HIDDEN_KWARGS = (*_COLUMN_KWARGS, "batch_id", "ignore_row_if", "row_condition", "condition_parser")
+_UNSHOWN_KWARGS = ("batch_id", "row_condition", "condition_parser", "ignore_row_if")
+
+#: The `[event_study]` defaults of docs/inputs.md, for a caller that passes no config.
+DEFAULT_PARAMS: Mapping[str, Any] = {
+    "min_estimation_returns": 120,
+    "daily_window_start": -10,
+    "daily_window_end": 10,
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file: a GX ExpectationSuite whose `meta` says what it validates and how.
+
+    meta: `dataset` (schema.table), `layer`, `severity` (`blocking` or `warning`),
+    `description`, `key` (columns naming a row in messages), `columns` (SELECT expressions,
+    default every column) and `loaded_rows` (a SQL condition on `$loaded_since` selecting the
+    rows a run loaded; without it, or without that parameter, every row is validated).
+    """
+
+    data: Mapping[str, Any]
+    name: str
+    dataset: str
+    layer: str
+    severity: str
+    description: str
+    key: tuple[str, ...]
+
+    @classmethod
+    def from_file(cls, path: Path) -> Suite:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        meta = data["meta"]
+        return cls(
+            data, data["name"], meta["dataset"], meta["layer"], meta["severity"],
+            meta.get("description", ""), tuple(meta.get("key", ())),
+        )
+
+    def query(self, loaded_since: dt.datetime | None) -> str:
+        meta = self.data["meta"]
+        sql = f"SELECT {', '.join(meta.get('columns', ['*']))} FROM {self.dataset}"
+        if loaded_since is not None and "loaded_rows" in meta:
+            sql += f" WHERE {meta['loaded_rows']}"
+        return sql
+
+    def gx_suite(self):
+        import great_expectations as gx
+
+        return gx.ExpectationSuite(**self.data)
 
 
 @dataclass
 class SuiteOutcome:
-    """What one suite found. ``failures`` are short human-readable messages, one per failed
-    expectation (or one saying why the suite could not run)."""
+    """What one suite found over all its batches; `failures` are readable one-line messages."""
 
     suite: str
     dataset: str
@@ -54,291 +87,193 @@ class SuiteOutcome:
     evaluated_expectations: int
     successful_expectations: int
     failures: list[str] = field(default_factory=list)
-    row_count: int | None = None  # rows in the validated frame; None when it could not be fetched
-    error: str | None = None  # set when the suite could not run at all (missing table, bad params)
-    data_docs_index: str | None = None  # path of the Data Docs index.html, when built
+    row_count: int = 0
+    batch_count: int = 0
+    result: Any = None  # the GX result of the first failing batch (else the first): one docs page
 
     @property
     def blocks(self) -> bool:
-        """True when this outcome must stop the pipeline (a failed ``blocking`` suite)."""
+        """True when this outcome must stop the pipeline (a failed `blocking` suite)."""
         return self.severity == "blocking" and not self.success
 
-    def summary(self) -> str:
-        head = (
-            f"{self.suite} [{self.severity}] on {self.dataset}: "
-            f"{'passed' if self.success else 'FAILED'} "
-            f"({self.successful_expectations}/{self.evaluated_expectations} expectations"
-            + (f", {self.row_count} row{'s' if self.row_count != 1 else ''}" if self.row_count is not None else "")
-            + ")"
-        )
-        return "\n".join([head, *(f"  - {f}" for f in self.failures)])
 
-
-def run_suite(
-    con: duckdb.DuckDBPyConnection,
-    suite: SuiteSpec,
-    *,
-    params: Mapping[str, Any] | None = None,
-    data_docs_dir: Path | str | None = None,
-    run_name: str | None = None,
-) -> SuiteOutcome:
-    """Validate one suite; see :func:`run_suites`."""
-    return run_suites(con, [suite], params=params, data_docs_dir=data_docs_dir, run_name=run_name)[0]
+def load_suites(layer: str | None = None) -> list[Suite]:
+    """The suite files, in layer order then by name (optionally those of one layer)."""
+    suites = [Suite.from_file(path) for path in sorted(SUITES_DIR.rglob("*.json"))]
+    suites.sort(key=lambda suite: (LAYERS.index(suite.layer), suite.name))
+    return [suite for suite in suites if layer is None or suite.layer == layer]
 
 
 def run_suites(
-    con: duckdb.DuckDBPyConnection,
-    suites: Iterable[SuiteSpec],
-    *,
-    params: Mapping[str, Any] | None = None,
-    data_docs_dir: Path | str | None = None,
-    run_name: str | None = None,
+    con: duckdb.DuckDBPyConnection, suites: Iterable[Suite], params: Mapping[str, Any] | None = None
 ) -> list[SuiteOutcome]:
-    """Validate several suites in one GX context and build Data Docs once.
+    """Validate each suite on its dataset's rows, batch by batch.
 
-    ``params``: run-time values the suites refer to (``now``: the run time, default the current
-    UTC time; ``event_windows``, ``min_estimation_returns``, ``daily_window_start``,
-    ``daily_window_end``: the ``[event_study]`` config, defaults as in docs). ``run_name`` labels
-    the run in Data Docs (e.g. the Dagster run id).
-
-    Never raises for a data problem: a missing table or column, or a suite GX cannot evaluate,
-    gives a failed outcome whose message says why. Outcomes are in the order of ``suites``.
+    `params` are GX suite parameters: `now` (default the current time), `min_estimation_returns`,
+    `daily_window_start`, `daily_window_end` and `loaded_since` (raw suites then check only rows
+    loaded since then). Never raises for a data problem: a missing table or a suite GX cannot
+    evaluate gives a failed outcome saying why.
     """
-    suites = list(suites)
-    docs_dir = Path(data_docs_dir) if data_docs_dir is not None else None
-    outcomes: dict[str, SuiteOutcome] = {}
-    frames: dict[str, pd.DataFrame] = {}
-
-    try:
-        resolved = resolve_params(params)
-    except ParameterError as exc:
-        return [_error_outcome(s, f"bad run-time parameters: {exc}") for s in suites]
-
-    for suite in suites:
-        try:
-            sql = suite.render_query(resolved)
-        except ParameterError as exc:
-            outcomes[suite.name] = _error_outcome(suite, f"bad run-time parameters: {exc}")
-            continue
-        try:
-            frames[suite.name] = _utc_naive(con.sql(sql).df())
-        except Exception as exc:  # duckdb.Error and friends: report, do not crash
-            outcomes[suite.name] = _error_outcome(suite, _query_error_message(suite, exc))
-
-    if frames:
-        outcomes.update(_validate(suites, frames, resolved, docs_dir, run_name))
-
-    return [outcomes[s.name] for s in suites]
-
-
-# --------------------------------------------------------------------------------------------
-# GX
-
-
-def _validate(
-    suites: Sequence[SuiteSpec],
-    frames: Mapping[str, pd.DataFrame],
-    params: Mapping[str, Any],
-    docs_dir: Path | None,
-    run_name: str | None,
-) -> dict[str, SuiteOutcome]:
     import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
 
-    if docs_dir is not None:
-        try:
-            docs_dir.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            logger.error("cannot create the Data Docs folder %s; validating without docs", docs_dir)
-            docs_dir = None
-    try:
-        context = _make_context(docs_dir)
-        datasource = context.data_sources.add_pandas(DATASOURCE_NAME)
-    except Exception as exc:  # e.g. an unwritable Data Docs folder
-        message = f"Great Expectations context could not be set up: {_first_line(exc)}"
-        return {s.name: _error_outcome(s, message, len(frames[s.name])) for s in suites if s.name in frames}
-    run_id = RunIdentifier(run_name=run_name, run_time=_dt.datetime.now(_dt.UTC))
-    outcomes: dict[str, SuiteOutcome] = {}
-    doc_ids: list[Any] = []
-
-    for suite in suites:
-        if suite.name not in frames:
-            continue
-        frame = frames[suite.name]
-        try:
-            gx_suite = context.suites.add_or_update(_build_suite(gx, suite, params))
-            checks_by_id = _checks_by_id(gx_suite, suite)
-            batch_definition = datasource.add_dataframe_asset(
-                name=suite.name
-            ).add_batch_definition_whole_dataframe("whole_frame")
-            validation = context.validation_definitions.add(
-                gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
-            )
-            result = validation.run(
-                batch_parameters={"dataframe": frame},
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
-                run_id=run_id,
-            )
-        except ParameterError as exc:
-            outcomes[suite.name] = _error_outcome(suite, f"bad run-time parameters: {exc}", len(frame))
-            continue
-        except Exception as exc:  # a GX error must not take the pipeline down with it
-            outcomes[suite.name] = _error_outcome(
-                suite, f"Great Expectations could not run {suite.name}: {_first_line(exc)}", len(frame)
-            )
-            continue
-
-        outcomes[suite.name] = _outcome_from_result(suite, result, checks_by_id, frame)
-        doc_ids.append(ExpectationSuiteIdentifier(name=suite.name))
-        batch_id = _batch_id(result) or f"{DATASOURCE_NAME}-{suite.name}"
-        doc_ids.append(
-            ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
-                run_id=run_id,
-                batch_identifier=batch_id,
-            )
-        )
-
-    if docs_dir is not None:
-        _prune_history(docs_dir)
-        index = _build_docs(context, doc_ids, docs_dir)
-        for outcome in outcomes.values():
-            outcome.data_docs_index = index
-    return outcomes
-
-
-def _make_context(docs_dir: Path | None):
-    import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
 
-    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
-    sites: dict[str, Any] = {}
-    if docs_dir is not None:
-        store = docs_dir / STORE_DIRNAME
-        for store_name, sub in (
-            (defaults.expectations_store_name, "expectations"),
-            (defaults.validation_results_store_name, "validations"),
-        ):
-            defaults.stores[store_name]["store_backend"] = {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str((store / sub).resolve()),
-            }
-        sites[SITE_NAME] = {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs_dir.resolve()),
-            },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }
-    config = DataContextConfig(
-        store_backend_defaults=defaults,
-        data_docs_sites=sites,
+    config = DataContextConfig(  # in memory: no temporary docs site, no analytics, no progress bars
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),
     )
-    return gx.get_context(project_config=config, mode="ephemeral")
+    context = gx.get_context(project_config=config, mode="ephemeral")
+    datasource = context.data_sources.add_pandas("warehouse")
+    values = {**DEFAULT_PARAMS, "now": dt.datetime.now(dt.UTC), **(params or {})}
+    return [_run_suite(con, suite, datasource, values) for suite in suites]
 
 
-def _prune_history(docs_dir: Path) -> None:
-    """Keep the newest `KEEP_RUNS` validations of each suite: the site grows with every run.
-
-    Stored results live in `_gx_store/validations/<suite>/<run name>/<run time>/` and their pages
-    in `validations/` under the same path; run times sort as they happened.
-    """
-    store = docs_dir / STORE_DIRNAME / "validations"
-    for run_name_dir in store.glob("*/*/"):
-        for old_run in sorted(path for path in run_name_dir.iterdir() if path.is_dir())[:-KEEP_RUNS]:
-            relative = old_run.relative_to(store)
-            shutil.rmtree(old_run)
-            shutil.rmtree(docs_dir / "validations" / relative, ignore_errors=True)
-
-
-def _build_docs(context, doc_ids: list[Any], docs_dir: Path) -> str | None:
-    """Render this call's pages and the index; Data Docs trouble never fails the checks."""
+def _run_suite(con, suite: Suite, datasource, params: Mapping[str, Any]) -> SuiteOutcome:
+    outcome = SuiteOutcome(suite.name, suite.dataset, suite.layer, suite.severity, True, 0, 0)
+    # Frames hold timestamps as naive UTC (see _utc_naive_frame), so GX's parameters must too.
+    gx_params = {name: _naive_utc(value) for name, value in params.items()}
     try:
-        context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=doc_ids or None)
-    except Exception:
-        logger.warning("incremental Data Docs build failed; rebuilding the site", exc_info=True)
-        try:
-            context.build_data_docs(site_names=[SITE_NAME])
-        except Exception:
-            logger.error("Data Docs could not be built in %s", docs_dir, exc_info=True)
-            return None
-    return str((docs_dir / "index.html").resolve())
+        gx_suite = suite.gx_suite()
+        batch_definition = datasource.add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe(
+            "batch"
+        )
+        totals: dict[int, dict[str, Any]] = {}
+        for frame in _batches(con, suite.query(params.get("loaded_since")), params):
+            result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+                gx_suite,
+                expectation_parameters=gx_params,
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES},
+            )
+            _add_batch(totals, suite, result, frame)
+            outcome.row_count += len(frame)
+            outcome.batch_count += 1
+            if outcome.result is None or (outcome.result.success and not result.success):
+                outcome.result = result
+    except Exception as error:  # a missing table, a bad suite file: report it, do not crash
+        outcome.success = False
+        outcome.failures = [_clip(f"{suite.name} could not run on {suite.dataset}: {_first_line(error)}")]
+        return outcome
+
+    failed = [total for total in totals.values() if not _succeeded(total)]
+    outcome.evaluated_expectations = len(totals)
+    outcome.successful_expectations = len(totals) - len(failed)
+    outcome.success = not failed
+    outcome.failures = [_failure_message(suite, total) for total in failed]
+    return outcome
 
 
-def _expectation(check: Check, params: Mapping[str, Any]):
-    from great_expectations.expectations.registry import get_expectation_impl
-
-    cls = get_expectation_impl(check.expectation)
-    kwargs = {k: _utc_naive_value(v) for k, v in check.resolved_kwargs(params).items()}
-    if check.when is not None:
-        kwargs["row_condition"] = _condition(check.when)
-    if check.notes:
-        kwargs["notes"] = check.notes
-    return cls(**kwargs)
-
-
-def _condition(when: When):
-    from great_expectations.expectations.row_conditions import Column
-
-    col = Column(when.column)
-    match when.op:
-        case "==":
-            return col == when.value
-        case "!=":
-            return col != when.value
-        case "in":
-            return col.is_in(list(when.value))
-        case "not_null":
-            return col.is_not_null()
-        case "null":
-            return col.is_null()
-    raise ValueError(f"unknown row condition operator {when.op!r}")
+def _batches(con, sql: str, params: Mapping[str, Any]) -> Iterator[pd.DataFrame]:
+    """The query's rows as pandas frames of at most `BATCH_ROWS` rows; at least one frame."""
+    cursor = con.cursor()  # its own cursor: the stream stays open while GX runs
+    try:
+        used = {name: params[name] for name in params if f"${name}" in sql}
+        reader = cursor.sql(sql, params=used).to_arrow_reader(BATCH_ROWS)  # streams, no full copy
+        first = True
+        for record_batch in reader:
+            if record_batch.num_rows or first:
+                yield _utc_naive_frame(record_batch.to_pandas(date_as_object=False))
+            first = False
+        if first:  # no rows at all: validate the empty frame so the suite still has a result
+            yield _utc_naive_frame(reader.schema.empty_table().to_pandas(date_as_object=False))
+    finally:
+        cursor.close()
 
 
-def _build_suite(gx_module, suite: SuiteSpec, params: Mapping[str, Any]):
-    return gx_module.ExpectationSuite(
-        name=suite.name,
-        expectations=[_expectation(check, params) for check in suite.expectations],
-        meta={
-            "dataset": suite.dataset,
-            "layer": suite.layer,
-            "severity": suite.severity,
-            "notes": f"{suite.description} Severity: {suite.severity}. Dataset: {suite.dataset}.",
-        },
-    )
+def _add_batch(totals: dict[int, dict[str, Any]], suite: Suite, result, frame: pd.DataFrame) -> None:
+    """Sum one batch's expectation results into `totals`, keyed by the expectation's position."""
+    for position, expectation_result in enumerate(result.results):
+        config = expectation_result.expectation_config
+        total = totals.setdefault(
+            position,
+            {"config": config, "success": True, "unexpected": 0, "elements": 0, "missing": 0,
+             "examples": [], "error": None},
+        )
+        res = expectation_result.result or {}
+        total["success"] &= bool(expectation_result.success)
+        total["unexpected"] += int(res.get("unexpected_count") or 0)
+        total["elements"] += int(res.get("element_count") or 0)
+        total["missing"] += int(res.get("missing_count") or 0)
+        info = expectation_result.exception_info or {}
+        if info.get("raised_exception") and total["error"] is None:
+            total["error"] = _first_line(info.get("exception_message") or "")
+        if not expectation_result.success and len(total["examples"]) < MAX_EXAMPLES:
+            total["examples"] += _examples(suite, config, res, frame)[: MAX_EXAMPLES - len(total["examples"])]
 
 
-def _checks_by_id(gx_suite, suite: SuiteSpec) -> dict[str, Check]:
-    """Map the saved suite's expectation ids to our checks (GX keeps the declared order)."""
-    saved = list(gx_suite.expectations)
-    if len(saved) != len(suite.expectations):
-        return {}
-    return {str(e.id): c for e, c in zip(saved, suite.expectations, strict=True) if e.id}
+def _succeeded(total: Mapping[str, Any]) -> bool:
+    """All batches passed; with `mostly`, the share of unexpected rows over all batches decides."""
+    mostly = total["config"].kwargs.get("mostly")
+    if mostly is None or mostly >= 1 or total["error"]:
+        return total["success"]
+    return total["unexpected"] <= (1 - mostly) * (total["elements"] - total["missing"])
 
 
-def _batch_id(result) -> str | None:
-    for er in result.results:
-        batch_id = (er.expectation_config.kwargs or {}).get("batch_id")
-        if batch_id:
-            return str(batch_id)
-    return None
+def _examples(suite: Suite, config, res: Mapping[str, Any], frame: pd.DataFrame) -> list[str]:
+    """Offending rows named by the suite's key columns and the checked column(s)."""
+    columns = [c for c in dict.fromkeys([*suite.key, *_columns(config)]) if c in frame.columns]
+    indexes = [i for i in res.get("partial_unexpected_index_list") or [] if i in frame.index]
+    return [_format_row(row) for row in frame.loc[indexes, columns].to_dict("records")]
 
 
-def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
-    """TIMESTAMPTZ columns as naive UTC: GX compares naive datetimes reliably (tz-aware ones go
-    through a pandas path that is deprecated), and a TIMESTAMP column compares the same way."""
+def _columns(config) -> list[str]:
+    kwargs = config.kwargs
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+
+
+def _failure_message(suite: Suite, total: Mapping[str, Any]) -> str:
+    config = total["config"]
+    shown = {k: v for k, v in config.kwargs.items() if k not in _UNSHOWN_KWARGS}
+    text = f"{suite.name}: {config.type}({', '.join(f'{k}={_format(v)}' for k, v in shown.items())})"
+    if config.kwargs.get("row_condition"):
+        text += f" where {_condition(config.kwargs['row_condition'])}"
+    if total["error"]:
+        return _clip(f"{text}: could not be evaluated: {total['error']}")
+    count = total["unexpected"]
+    text += f": {count} unexpected row{'s' if count != 1 else ''} of {total['elements']}"
+    if total["examples"]:
+        text += ", e.g. " + "; ".join(total["examples"])
+    return _clip(text)
+
+
+def _condition(condition: Any) -> str:
+    """A GX row condition as the reader would write it, e.g. `status == 'ok'`."""
+    data = condition if isinstance(condition, Mapping) else condition.model_dump(mode="json")
+    column = data.get("column", {}).get("name", "?")
+    if data.get("type") == "nullity":
+        return f"{column} is {'null' if data.get('is_null') else 'not null'}"
+    if data.get("type") == "comparison":
+        return f"{column} {data.get('operator')} {_format(data.get('parameter'))}"
+    return str(condition)
+
+
+def _format_row(row: Mapping[str, Any]) -> str:
+    return "(" + ", ".join(f"{k}={_format(v)}" for k, v in row.items()) + ")"
+
+
+def _format(value: Any) -> str:
+    import pandas as pd
+
+    if isinstance(value, Mapping) and "$PARAMETER" in value:
+        return f"${value['$PARAMETER']}"
+    if value is None or (not isinstance(value, list | tuple | dict) and pd.isna(value)):
+        return "null"
+    if isinstance(value, dt.datetime):  # pd.Timestamp included
+        midnight = (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0)
+        return value.date().isoformat() if midnight else value.isoformat()  # a DATE read as midnight
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # GX stores bounds as floats: show "min_value=0", not "0.0"
+    return str(value.item() if hasattr(value, "item") else value)
+
+
+def _utc_naive_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """TIMESTAMPTZ columns as naive UTC: GX compares naive datetimes reliably."""
     import pandas as pd
 
     for column in frame.columns:
@@ -347,207 +282,15 @@ def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _utc_naive_value(value: Any) -> Any:
-    if isinstance(value, _dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(_dt.UTC).replace(tzinfo=None)
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
-# --------------------------------------------------------------------------------------------
-# Outcomes and messages
-
-
-def _error_outcome(suite: SuiteSpec, message: str, row_count: int | None = None) -> SuiteOutcome:
-    return SuiteOutcome(
-        suite=suite.name,
-        dataset=suite.dataset,
-        layer=suite.layer,
-        severity=suite.severity,
-        success=False,
-        evaluated_expectations=0,
-        successful_expectations=0,
-        failures=[message],
-        row_count=row_count,
-        error=message,
-    )
-
-
-def _query_error_message(suite: SuiteSpec, exc: Exception) -> str:
-    kind = type(exc).__name__
-    text = _first_line(exc)
-    if kind == "CatalogException":
-        return f"{suite.name}: cannot read {suite.dataset}: a table or view is missing ({text})"
-    if kind == "BinderException":
-        return f"{suite.name}: cannot read {suite.dataset}: a column is missing or mistyped ({text})"
-    return f"{suite.name}: query on {suite.dataset} failed ({kind}: {text})"
-
-
-def _outcome_from_result(
-    suite: SuiteSpec, result, checks_by_id: Mapping[str, Check], frame: pd.DataFrame
-) -> SuiteOutcome:
-    order = {id(c): i for i, c in enumerate(suite.expectations)}
-    failed: list[tuple[int, str]] = []
-    for er in result.results:
-        if er.success:
-            continue
-        check = checks_by_id.get(str(er.expectation_config.id)) if er.expectation_config else None
-        if check is None:
-            check = _match_check(suite, er)
-        failed.append((order.get(id(check), len(order)), _failure_message(suite, check, er, frame)))
-    failed.sort(key=lambda t: t[0])
-    stats = result.statistics or {}
-    return SuiteOutcome(
-        suite=suite.name,
-        dataset=suite.dataset,
-        layer=suite.layer,
-        severity=suite.severity,
-        success=bool(result.success),
-        evaluated_expectations=int(stats.get("evaluated_expectations", len(result.results))),
-        successful_expectations=int(stats.get("successful_expectations", 0)),
-        failures=[m for _, m in failed],
-        row_count=len(frame),
-    )
-
-
-def _match_check(suite: SuiteSpec, er) -> Check:
-    """Fallback when ids do not match: same expectation type and columns."""
-    cfg = er.expectation_config
-    kwargs = dict(cfg.kwargs or {})
-    for check in suite.expectations:
-        if check.expectation != cfg.type:
-            continue
-        if all(kwargs.get(k) == v or isinstance(v, tuple | list) and list(v) == kwargs.get(k)
-               for k, v in check.kwargs.items() if k in _COLUMN_KWARGS):
-            return check
-    return Check(cfg.type, {k: v for k, v in kwargs.items() if k != "batch_id"})
-
-
-def _signature(check: Check, er) -> str:
-    kwargs = dict(er.expectation_config.kwargs or {}) if er.expectation_config else dict(check.kwargs)
-    parts = list(check.columns())
-    ordered = [k for k in check.kwargs if k in kwargs] + [k for k in kwargs if k not in check.kwargs]
-    for key in ordered:
-        value = kwargs[key]
-        if key in _HIDDEN_KWARGS or value is None or key in ("notes", "meta", "description"):
-            continue
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # GX stores bounds as floats: show "min_value=0", not "0.0"
-        parts.append(f"{key}={_fmt(value)}")
-    sig = f"{check.expectation}({', '.join(parts)})"
-    if check.when is not None:
-        sig += f" where {check.when.describe()}"
-    return sig
-
-
-def _failure_message(suite: SuiteSpec, check: Check, er, frame: pd.DataFrame) -> str:
-    sig = _signature(check, er)
-    info = er.exception_info or {}
-    if info.get("raised_exception"):
-        msg = f"{sig}: could not be evaluated: {_first_line(info.get('exception_message') or '')}"
-        return _clip(msg)
-    res = er.result or {}
-    if "unexpected_count" in res and res.get("unexpected_count") is not None:
-        n = int(res["unexpected_count"])
-        total = res.get("element_count")
-        msg = f"{sig}: {n} unexpected row{'s' if n != 1 else ''}"
-        if total is not None:
-            msg += f" of {total}"
-        mostly = check.kwargs.get("mostly")
-        if mostly is not None and res.get("unexpected_percent") is not None:
-            pct = res.get("unexpected_percent_nonmissing", res["unexpected_percent"])
-            msg += f" ({float(pct):.3g}% of non-null values; mostly={mostly} allows {100 * (1 - mostly):.3g}%)"
-        examples = _example_rows(suite, check, res, frame)
-        if examples:
-            msg += f", e.g. {examples}"
-        return _clip(msg)
-    if "observed_value" in res:
-        observed = res["observed_value"]
-        if check.expectation == "expect_table_row_count_to_equal":
-            msg = f"{sig}: {observed} row{'s' if observed != 1 else ''} returned"
-            if len(frame):
-                msg += ", e.g. " + "; ".join(_fmt_row(r) for r in frame.head(MAX_EXAMPLES).to_dict("records"))
-            return _clip(msg)
-        return _clip(f"{sig}: observed {_fmt(observed)}")
-    return _clip(f"{sig}: failed ({_fmt(res)})")
-
-
-def _example_rows(
-    suite: SuiteSpec, check: Check, res: Mapping[str, Any], frame: pd.DataFrame
-) -> str:
-    """Offending rows, shown by their leading (key) columns and the checked columns."""
-    indexes = res.get("partial_unexpected_index_list")
-    if indexes and len(frame):
-        columns: list[str] = []
-        for c in (*(suite.key or frame.columns[:2]), *check.columns(), *((check.when.column,) if check.when else ())):
-            if c in frame.columns and c not in columns:
-                columns.append(c)
-        if isinstance(indexes[0], dict):  # some GX versions return {column: value, ...}
-            rows = indexes
-        else:
-            valid = [i for i in indexes if i in frame.index]
-            rows = frame.loc[valid, columns].to_dict("records")
-        seen: list[str] = []
-        for row in rows:
-            text = _fmt_row(row)
-            if text not in seen:
-                seen.append(text)
-            if len(seen) == MAX_EXAMPLES:
-                break
-        return "; ".join(seen)
-    values = res.get("partial_unexpected_list") or []
-    shown: list[str] = []
-    for v in values:
-        text = _fmt_row(v) if isinstance(v, dict) else _fmt(v)
-        if text not in shown:
-            shown.append(text)
-        if len(shown) == MAX_EXAMPLES:
-            break
-    return ", ".join(shown)
-
-
-def _fmt_row(row: Mapping[str, Any]) -> str:
-    return "(" + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()) + ")"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "null"
-    if hasattr(value, "isoformat"):
-        try:
-            import pandas as pd
-
-            if value is pd.NaT:
-                return "null"
-        except ImportError:  # pragma: no cover
-            pass
-        if (
-            getattr(value, "tzinfo", 0) is None
-            and hasattr(value, "hour")
-            and (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0)
-        ):
-            return value.date().isoformat()  # a DATE column read back as a midnight timestamp
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, list | tuple | dict | str):
-        try:
-            value = value.item()
-        except (ValueError, TypeError):
-            pass
-        if hasattr(value, "isoformat"):
-            return _fmt(value)
-    if isinstance(value, float):
-        return "null" if math.isnan(value) else repr(value)
-    if isinstance(value, list | tuple):
-        inner = ", ".join(_fmt(v) for v in list(value)[:8])
-        more = ", ..." if len(value) > 8 else ""
-        return f"[{inner}{more}]" if isinstance(value, list) else f"({inner}{more})"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return str(value)
-
-
-def _first_line(exc: Any) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _first_line(error: Any) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _clip(text: str) -> str:

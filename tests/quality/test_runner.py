@@ -1,0 +1,96 @@
+"""The runner: bounded batches, failures that never crash, offline and pruned Data Docs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from quality_fixtures import PARAMS
+
+import warehouse.quality.data_docs as data_docs
+import warehouse.quality.runner as runner
+from warehouse.quality import load_suites, run_suites, write_data_docs
+
+SESSIONS = load_suites("raw_calendar")
+
+
+def _many_sessions(warehouse, rows: int) -> None:
+    warehouse.execute(
+        f"""
+        DELETE FROM raw.exchange_sessions;
+        INSERT INTO raw.exchange_sessions
+        SELECT 'XNYS', day, i, day + INTERVAL 14 HOUR, day + INTERVAL 21 HOUR, false
+        FROM (SELECT CAST(i AS INTEGER) AS i, DATE '2000-01-01' + CAST(i AS INTEGER) AS day FROM range({rows}) r(i))
+        """
+    )
+
+
+def test_a_table_larger_than_a_batch_is_validated_in_batches_up_to_its_last_row(warehouse, monkeypatch):
+    monkeypatch.setattr(runner, "BATCH_ROWS", 1000)
+    _many_sessions(warehouse, 2500)
+    warehouse.execute("UPDATE raw.exchange_sessions SET close_at = open_at WHERE session_index = 2499")
+
+    [outcome] = run_suites(warehouse, SESSIONS, PARAMS)
+
+    assert (outcome.batch_count, outcome.row_count) == (3, 2500)
+    assert not outcome.success
+    [message] = outcome.failures
+    assert "'close_at'" in message and "1 unexpected row of 2500" in message
+    assert "session_date=2006-11-04" in message  # the last row: 2000-01-01 + 2499 days
+
+
+def test_mostly_is_decided_over_all_batches(warehouse, monkeypatch):
+    monkeypatch.setattr(runner, "BATCH_ROWS", 2)
+    outliers = load_suites("intermediate")
+    outliers = [s for s in outliers if s.name == "int_prices__daily_returns__outliers"]
+    warehouse.execute("UPDATE intermediate.int_prices__daily_returns SET \"return\" = 0.7 WHERE session_index = 2")
+
+    [outcome] = run_suites(warehouse, outliers, PARAMS)
+
+    assert outcome.batch_count == 3 and not outcome.success
+    assert "2 unexpected rows of 6" in outcome.failures[0]
+
+
+def test_an_empty_table_is_one_empty_batch_that_passes(warehouse):
+    warehouse.execute("DELETE FROM raw.exchange_sessions")
+    [outcome] = run_suites(warehouse, SESSIONS, PARAMS)
+    assert outcome.success and (outcome.batch_count, outcome.row_count) == (1, 0)
+
+
+def test_a_missing_table_is_a_failed_outcome_not_a_crash(warehouse):
+    warehouse.execute("DROP TABLE raw.exchange_sessions")
+    [outcome] = run_suites(warehouse, SESSIONS, PARAMS)
+    assert not outcome.success and outcome.blocks
+    assert "raw_exchange_sessions could not run on raw.exchange_sessions" in outcome.failures[0]
+
+
+def test_importing_the_package_does_not_import_great_expectations():
+    code = "import sys, warehouse.quality, orchestration.quality.checks; print('great_expectations' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_the_data_docs_index_reads_offline_and_lists_every_suite(warehouse, tmp_path):
+    warehouse.execute("UPDATE marts.dim_theme SET event_count = -1")
+    outcomes = run_suites(warehouse, load_suites(), PARAMS)
+
+    index = write_data_docs(tmp_path, outcomes, run_name="run-1")
+
+    page = index.read_text(encoding="utf-8")
+    assert "<script" not in page and not re.search(r"(href|src)=\"https?://", page)
+    for outcome in outcomes:
+        assert f"<td>{outcome.suite}</td>" in page
+        [link] = re.findall(rf'href="(validations/{outcome.suite}/[^"]+\.html)"', page)
+        assert (tmp_path / link).exists()
+    assert "FAILED" in page and "event_count" in page
+
+
+def test_data_docs_keep_the_newest_validations_of_each_suite(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setattr(data_docs, "KEEP_VALIDATIONS", 2)
+    for run in range(3):
+        write_data_docs(tmp_path, run_suites(warehouse, SESSIONS, PARAMS), run_name=f"run-{run}")
+
+    folder = tmp_path / "validations" / "raw_exchange_sessions"
+    assert len(list(folder.glob("*.html"))) == 2 and len(list(folder.glob("*.json"))) == 2
+    assert len(re.findall(r'href="validations/', (tmp_path / "index.html").read_text())) == 2
