@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test dev check lock clean
+.PHONY: run test serve dev check lock clean
 
 run: $(INSTALLED)
 	$(BIN)/newsimpact run --config newsimpact.toml
@@ -14,7 +14,11 @@ test: $(INSTALLED)
 	bash tests/readers/make_envs.sh $(PYTHON)
 	$(BIN)/python -m pytest
 
-# The Dagster UI on the sample config, at http://127.0.0.1:3000
+# The nightly schedule (Dagster daemon) and the UI at http://127.0.0.1:3000, on the sample config.
+serve: $(INSTALLED)
+	$(BIN)/newsimpact serve --config newsimpact.toml
+
+# Dagster's development mode (re-parses dbt on reload), at http://127.0.0.1:3000
 dev: $(INSTALLED)
 	$(BIN)/newsimpact dev --config newsimpact.toml
 
@@ -35,4 +39,4 @@ lock:
 		--generate-hashes --output-file requirements.lock
 
 clean:
-	rm -rf $(VENV) warehouse/*.duckdb warehouse/.newsimpact warehouse/newsimpact_data_docs dbt_project/target
+	rm -rf $(VENV) .venv-readers warehouse/*.duckdb warehouse/.newsimpact warehouse/newsimpact_data_docs dbt_project/target

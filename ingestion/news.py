@@ -1,6 +1,6 @@
 """News documents (source type `documents`): `.txt` files -> raw.news_documents, raw.news_annotations.
 
-File format (docs: shared/spec/inputs.md): an optional front matter between `---` lines, the body,
+File format (docs/inputs.md): an optional front matter between `---` lines, the body,
 then one annotation per line (`KEY: description`).
 
 Where the body ends: an annotation line is `KEY: description` with a short KEY (at most 80

@@ -1,6 +1,6 @@
 """Independent reference implementation of the event study (warehouse contract, MacKinlay 1997).
 
-Written from ``shared/spec/warehouse-contract.md`` only: it reads the raw price CSVs, takes the
+Written from ``docs/warehouse-contract.md`` only: it reads the raw price CSVs, takes the
 sessions from ``exchange_calendars`` and does the maths with numpy (OLS by ``numpy.linalg.lstsq``).
 Nothing here reuses the dbt SQL, so ``tests/test_event_study_independent.py`` can compare the two.
 

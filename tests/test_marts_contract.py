@@ -1,4 +1,4 @@
-"""The marts keep the public contract of ../shared/spec/warehouse-contract.md, documented and enforced."""
+"""The marts keep the public contract of docs/warehouse-contract.md, documented and enforced."""
 
 from __future__ import annotations
 

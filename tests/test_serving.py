@@ -199,3 +199,63 @@ def test_kill_9_at_random_moments_never_serves_a_half_build_and_the_next_run_rec
     assert snapshot(settings.warehouse_path, without=("ingested_at",)) == snapshot(
         clean.settings.warehouse_path, without=("ingested_at",)
     )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_fires_the_schedule_by_itself_even_after_a_killed_run(site: Site):
+    """`newsimpact serve` on a schedule of every minute, after a run was killed mid-way."""
+    site.config.write_text(
+        site.config.read_text(encoding="utf-8") + '\n[schedule]\ncron = "* * * * *"\n',
+        encoding="utf-8",
+    )
+    settings = site.settings
+    site.add_document("served_by_the_schedule", 7)
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "newsimpact", "run", "--config", str(site.config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(12)  # into the run: it is recorded STARTED in the instance
+    killed.kill()
+    killed.wait()
+    port = _free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "newsimpact", "serve", "--config", str(site.config),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        scheduled = []
+        while time.monotonic() < deadline and not scheduled:
+            time.sleep(5)
+            with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+                scheduled = [
+                    run for run in instance.get_runs(
+                        filters=dg.RunsFilter(tags={"dagster/schedule_name": "newsimpact_nightly"},
+                                              statuses=[dg.DagsterRunStatus.SUCCESS])
+                    )
+                ]
+        listening = subprocess.run(
+            ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen("
+             f"'http://127.0.0.1:{port}/server_info', timeout=10).status)"],
+            capture_output=True, text=True,
+        ).stdout.strip()
+    finally:
+        serve.terminate()
+        output = serve.communicate(timeout=90)[0]
+
+    assert scheduled, output[-3000:]
+    assert listening == "200"
+    assert serve.returncode == 0
+    assert "served_by_the_schedule" in json.dumps(
+        duckdb.connect(str(settings.warehouse_path), read_only=True)
+        .sql("select list(event_id) from marts.fct_news_event").fetchall()[0][0]
+    )
+    assert len(output.splitlines()) < 40, output  # quiet: no daemon heartbeat lines

@@ -28,7 +28,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         dagster-dbt echoes dbt's log on stdout; it goes to a log file unless the run is verbose.
         """
         settings = newsimpact.settings()
-        log_file = newsimpact.log_file(context.run_id, "dbt")
+        log_file = newsimpact.log_file(context.run.run_id, "dbt")
         with ExitStack() as quiet:
             if not newsimpact.verbose:
                 quiet.enter_context(redirect_stdout(quiet.enter_context(log_file.open("w"))))

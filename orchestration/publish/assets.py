@@ -28,9 +28,10 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         settings = newsimpact.settings()
         study = settings.event_study
         built_at = datetime.now(UTC)
+        run_id = context.run.run_id
         info = BuildInfo(
-            build_id=build_id_for(context.run_id, built_at),
-            run_id=context.run_id,
+            build_id=build_id_for(run_id, built_at),
+            run_id=run_id,
             built_at=built_at,
             config_path=str(settings.config_path),
             config_sha256=settings.config_sha256,

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from ingestion.news import DocumentError, annotation_kind, parse_document, read_documents
+from tests.conftest import SAMPLES
 
-SEED = Path("/work/shared/samples/news/000_d3b65a32a009eb2b.txt")
+SEED = SAMPLES / "news" / "000_d3b65a32a009eb2b.txt"  # the seed document, byte for byte
 
 
 def write(root: Path, rel_path: str, content: str | bytes) -> None:

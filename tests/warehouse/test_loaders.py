@@ -7,9 +7,10 @@ import pytest
 from ingestion.calendar import build_sessions
 from ingestion.news import read_documents
 from ingestion.prices import read_price_files
+from tests.conftest import SAMPLES
 from warehouse.loaders import LoadResult, load_news, load_prices, load_sessions, manifest_hashes
 
-SEED = Path("/work/shared/samples/news/000_d3b65a32a009eb2b.txt")
+SEED = SAMPLES / "news" / "000_d3b65a32a009eb2b.txt"  # the seed document, byte for byte
 HEADER = "Ticker,Date,Open,High,Low,Close,Adj Close,Volume\n"
 TABLES = (
     "raw.news_documents",
