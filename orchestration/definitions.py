@@ -56,6 +56,8 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
                 cron_schedule=settings.schedule.cron,
                 execution_timezone=settings.schedule.timezone,
                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                # The nightly's events are in the UI; `newsimpact serve`'s console stays quiet.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         ],
         resources={
