@@ -28,9 +28,9 @@ check: $(INSTALLED)
 
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# The lock is a complete, hashed resolution: install exactly it, without re-resolving.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# The lock is a complete, hashed resolution: install exactly it, without re-resolving (-qq: errors only).
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # Re-pin every dependency after editing pyproject.toml (needs `uv`: pip install uv).

@@ -56,6 +56,14 @@ class EventStudyConfig:
             "daily_window_end": self.daily_window[1],
         }
 
+    def suite_parameters(self) -> dict[str, int]:
+        """The Great Expectations suite parameters that carry this section."""
+        return {
+            "min_estimation_returns": self.min_estimation_returns,
+            "daily_window_start": self.daily_window[0],
+            "daily_window_end": self.daily_window[1],
+        }
+
     @property
     def sessions_reach(self) -> int:
         """How many sessions before/after any dated record the calendar must cover."""

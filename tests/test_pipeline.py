@@ -304,3 +304,16 @@ def test_a_work_file_held_by_another_process_fails_the_run_with_a_clear_message(
     assert result.returncode == 1
     assert "is open in another process" in result.stdout
     assert f"PID {holder.pid}" in result.stdout
+
+
+def test_every_published_table_and_column_is_described(sample_warehouse: Path):
+    """BI tools show DuckDB comments: dbt's descriptions for marts, the DDL's for audit."""
+    undescribed = query(
+        sample_warehouse,
+        "select schema_name || '.' || table_name from duckdb_tables() "
+        "where coalesce(comment, '') = '' "
+        "union all select schema_name || '.' || table_name || '.' || column_name "
+        "from duckdb_columns() where coalesce(comment, '') = '' and schema_name <> 'main'",
+    )
+
+    assert undescribed == []

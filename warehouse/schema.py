@@ -86,6 +86,30 @@ CREATE TABLE IF NOT EXISTS audit.ingested_files (
 """
 
 
+# The audit tables are published to BI users: their comments travel with them.
+AUDIT_COMMENTS = """
+COMMENT ON TABLE audit.quarantine IS 'One row per rejected input record (a whole file, or a price row), with the reason. Nothing read is dropped silently: every record is loaded or here.';
+COMMENT ON COLUMN audit.quarantine.source_type IS 'documents (news files) or csv (price files).';
+COMMENT ON COLUMN audit.quarantine.source_name IS 'The config source it came from: news[0], prices[0], or its name key.';
+COMMENT ON COLUMN audit.quarantine.file_path IS 'Path of the file, relative to its source folder.';
+COMMENT ON COLUMN audit.quarantine.row_number IS '1-based data row of a price file; null when the whole file was rejected.';
+COMMENT ON COLUMN audit.quarantine.record_key IS 'The document id, or TICKER@YYYY-MM-DD for a price row, when known.';
+COMMENT ON COLUMN audit.quarantine.reason IS 'What is wrong, in a sentence.';
+COMMENT ON COLUMN audit.quarantine.raw_value IS 'The raw line, or the start of the file.';
+COMMENT ON COLUMN audit.quarantine.quarantined_at IS 'When the file was read (UTC).';
+COMMENT ON TABLE audit.ingested_files IS 'One row per input file loaded: its content hash and how many records were read, loaded and quarantined (read = loaded + quarantined).';
+COMMENT ON COLUMN audit.ingested_files.source_name IS 'The config source: news[0], prices[0], or its name key.';
+COMMENT ON COLUMN audit.ingested_files.file_path IS 'Path of the file, relative to its source folder.';
+COMMENT ON COLUMN audit.ingested_files.source_type IS 'documents (news files) or csv (price files).';
+COMMENT ON COLUMN audit.ingested_files.content_hash IS 'sha256 of the file bytes: an unchanged file is not read again.';
+COMMENT ON COLUMN audit.ingested_files.records_read IS 'Documents (news) or data rows (prices) read from the file.';
+COMMENT ON COLUMN audit.ingested_files.records_loaded IS 'Records of the file in the raw tables.';
+COMMENT ON COLUMN audit.ingested_files.records_quarantined IS 'Records of the file in audit.quarantine.';
+COMMENT ON COLUMN audit.ingested_files.ingested_at IS 'When this version of the file was loaded (UTC).';
+"""
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit schemas and tables when missing; existing data is left alone."""
     con.execute(DDL)
+    con.execute(AUDIT_COMMENTS)

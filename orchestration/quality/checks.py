@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from newsimpact.config import Settings
 from orchestration.resources import NewsimpactResource
 from warehouse.quality import LAYERS, Suite, SuiteOutcome, load_suites, run_suites, write_data_docs
 
@@ -60,7 +59,7 @@ def _layer_check(layer: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(specs=specs, name=f"gx_{layer}", can_subset=False)
     def _run_layer(context: dg.AssetCheckExecutionContext, newsimpact: NewsimpactResource):
         current = newsimpact.settings()
-        params = {"now": datetime.now(UTC), **_study_params(current)}
+        params = {"now": datetime.now(UTC), **current.event_study.suite_parameters()}
         loaded_since = _loaded_since(context, suites)
         if loaded_since is not None:
             params["loaded_since"] = loaded_since
@@ -85,15 +84,6 @@ def _loaded_since(context: dg.AssetCheckExecutionContext, suites: list[Suite]) -
     if record is None or record.start_time is None:
         return None
     return datetime.fromtimestamp(record.start_time, UTC)
-
-
-def _study_params(settings: Settings) -> dict[str, object]:
-    study = settings.event_study
-    return {
-        "min_estimation_returns": study.min_estimation_returns,
-        "daily_window_start": study.daily_window[0],
-        "daily_window_end": study.daily_window[1],
-    }
 
 
 def build_quality_checks() -> list[dg.AssetChecksDefinition]:

@@ -20,7 +20,7 @@ for requirements in "$here"/*.txt; do
     echo "make_envs: creating .venv-readers/$name from tests/readers/$name.txt"
     rm -rf "$env"
     "$python" -m venv "$env"
-    "$env/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "$env/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
         --no-deps --require-hashes -r "$requirements"
     touch "$stamp"
 done

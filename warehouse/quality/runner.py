@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsimpact.config import EventStudyConfig
+
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pandas as pd
@@ -26,13 +28,6 @@ BATCH_ROWS = 100_000
 MAX_EXAMPLES = 3
 MAX_MESSAGE_CHARS = 600
 _UNSHOWN_KWARGS = ("batch_id", "row_condition", "condition_parser", "ignore_row_if")
-
-#: The `[event_study]` defaults of docs/inputs.md, for a caller that passes no config.
-DEFAULT_PARAMS: Mapping[str, Any] = {
-    "min_estimation_returns": 120,
-    "daily_window_start": -10,
-    "daily_window_end": 10,
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,8 @@ def run_suites(
     )
     context = gx.get_context(project_config=config, mode="ephemeral")
     datasource = context.data_sources.add_pandas("warehouse")
-    values = {**DEFAULT_PARAMS, "now": dt.datetime.now(dt.UTC), **(params or {})}
+    defaults = EventStudyConfig().suite_parameters()  # for a caller that passes no config
+    values = {**defaults, "now": dt.datetime.now(dt.UTC), **(params or {})}
     return [_run_suite(con, suite, datasource, values) for suite in suites]
 
 
