@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,10 @@ from pydantic import PrivateAttr
 
 from newsimpact.config import Settings, load_settings
 from newsimpact.runs import fail_stale_runs, run_lock
+
+
+# A process that opened the work file by hand gets this long to let go before a step fails.
+LOCK_WAIT_SECONDS = 10.0
 
 
 class WarehouseInUseError(RuntimeError):
@@ -53,17 +58,30 @@ class NewsimpactResource(dg.ConfigurableResource):
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().work_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            connection = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise
-            raise WarehouseInUseError(
-                f"the work file {path} is open in another process; it is private to newsimpact "
-                f"runs (BI tools read {self.settings().warehouse_path}): close that process and "
-                f"run again. DuckDB said: {error}"
-            ) from error
+        connection = _connect_waiting(path, read_only=read_only, serving=self.settings().warehouse_path)
         try:
             yield connection
         finally:
             connection.close()
+
+
+def _connect_waiting(
+    path: Path, *, read_only: bool, serving: Path, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the work file, waiting with backoff while another process holds its lock."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.25
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() + pause > deadline:
+                raise WarehouseInUseError(
+                    f"the work file {path} is open in another process (waited {wait_seconds:.0f} s); "
+                    f"it is private to newsimpact runs (BI tools read {serving}): close that "
+                    f"process and run again. DuckDB said: {error}"
+                ) from error
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)

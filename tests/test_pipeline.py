@@ -317,3 +317,21 @@ def test_every_published_table_and_column_is_described(sample_warehouse: Path):
     )
 
     assert undescribed == []
+
+
+def test_a_work_file_let_go_within_the_wait_does_not_fail_the_step(tmp_path: Path):
+    from orchestration.resources import _connect_waiting
+
+    work = tmp_path / "work.duckdb"
+    duckdb.connect(str(work)).close()
+    holder = subprocess.Popen(  # lets go of the file after 1.5 s
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(work)!r}); "
+         "print('open', flush=True); time.sleep(1.5); c.close()"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "open"
+
+    connection = _connect_waiting(work, read_only=False, serving=tmp_path / "serving.duckdb")
+
+    connection.close()
+    holder.wait(timeout=30)
