@@ -84,6 +84,8 @@ class RunSummary:
             failed_steps=sorted(
                 f"{event.step_key}: {_user_error(event.step_failure_data.error)}"
                 for event in result.get_step_failure_events()
+                # A failed blocking check is reported once, with its findings, under Checks.
+                if event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
             ),
             published_build=published[0] if published else None,
             this_run=_run_counts(result),
@@ -170,7 +172,7 @@ class RunSummary:
 
     def _served_line(self, prefix: str) -> str:
         if self.served is None:
-            return f"{prefix} no build yet: {self.warehouse_path} does not exist"
+            return f"no build is published yet ({self.warehouse_path} does not exist)"
         built_at = self.served["built_at"]
         return f"{prefix} {self.served['build_id']}, published {age(built_at)}"
 
@@ -206,8 +208,8 @@ def _failure_text(evaluation: dg.AssetCheckEvaluation) -> str:
     if evaluation.passed:
         return ""
     failures = evaluation.metadata.get("failures")
-    if failures is not None:
-        return str(failures.value)
+    if failures is not None:  # a markdown list, one failed expectation per item
+        return "; ".join(line.removeprefix("- ") for line in str(failures.value).splitlines())
     return evaluation.description or "failed"
 
 
