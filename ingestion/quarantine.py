@@ -236,4 +236,5 @@ def shown_expr(text: pl.Expr) -> pl.Expr:
     )
     normal = visible.str.normalize("NFKC")
     quoted = pl.format("'{}'", visible)
-    return pl.when(normal == visible).then(quoted).otherwise(pl.format("{} (NFKC '{}')", quoted, normal))
+    with_normal = pl.format("{} (NFKC '{}')", quoted, normal)
+    return pl.when(normal == visible).then(quoted).otherwise(with_normal)
