@@ -25,17 +25,20 @@ from typing import Literal
 import polars as pl
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from ingestion import limits
+from ingestion.limits import shown
 from ingestion.quarantine import (
     DOCUMENTS_SOURCE_TYPE,
     QuarantineRecord,
     SourceFile,
     file_stats_frame,
     list_source_files,
+    problem_record,
     quarantine_frame,
 )
 
-DEFAULT_MAX_BYTES = 1024 * 1024
-MAX_KEY_CHARS = 80
+DEFAULT_MAX_BYTES = limits.MAX_DOCUMENT_FILE_BYTES
+MAX_KEY_CHARS = limits.MAX_ANNOTATION_KEY_CHARS
 MAX_KEY_WORDS = 8
 
 DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
@@ -70,6 +73,13 @@ THEME_KEY = re.compile(r"[A-Za-z0-9_]*_[A-Za-z0-9_]*")
 # A key may end with an abbreviation's dot ("Meta Platforms, Inc.", "U.S."), not a sentence's.
 ABBREVIATION = re.compile(r"(?:[A-Z][a-z]{0,3}\.)|(?:[A-Za-z]\.){2,}")
 WHITESPACE_RUN = re.compile(r"\s+")
+CASHTAG = re.compile(limits.CASHTAG_PATTERN)
+# Front-matter fields stored in their own columns, with their length limits.
+FIELD_MAX_CHARS = {
+    "source": limits.MAX_SOURCE_CHARS,
+    "url": limits.MAX_URL_CHARS,
+    "title": limits.MAX_TITLE_CHARS,
+}
 
 
 class DocumentError(ValueError):
@@ -113,20 +123,28 @@ def read_documents(
     *,
     skip_hashes: Mapping[str, str] = {},
     max_bytes: int = DEFAULT_MAX_BYTES,
+    now: datetime | None = None,
 ) -> NewsBatch:
     """Read every `*.txt` under `root`; files whose hash equals `skip_hashes[path]` are skipped.
 
-    Each file read is one record: loaded as a document or quarantined with the reason. A document
-    id already read from an earlier path (paths sorted) quarantines the later file.
+    Each file read is one record: loaded as a document or quarantined with the reason (see
+    `ingestion.limits`; `now`, default the current time, is the run time no `published_at` may
+    pass). A document id already read from an earlier path (paths sorted) quarantines the later
+    file. A bad annotation line quarantines its whole document: `audit.ingested_files` counts
+    documents, so a document cannot be both loaded and quarantined.
     """
-    listing = list_source_files(root, [".txt"], skip_hashes)
+    run_time = limits.utc_now(now)
+    listing = list_source_files(root, [".txt"], skip_hashes, max_bytes=max_bytes)
     documents: list[dict[str, object]] = []
     annotations: list[dict[str, object]] = []
     rejected: list[QuarantineRecord] = []
     first_path_by_id: dict[str, str] = {}
     for file in listing.files:
+        if (record := problem_record(file)) is not None:
+            rejected.append(record)
+            continue
         try:
-            parsed = _parse_file(file, max_bytes)
+            parsed = _parse_file(file, run_time)
         except DocumentError as error:
             rejected.append(
                 QuarantineRecord(
@@ -176,19 +194,33 @@ def read_documents(
     )
 
 
-def parse_document(text: str, *, file_stem: str) -> ParsedDocument:
+def parse_document(
+    text: str, *, file_stem: str, now: datetime | None = None
+) -> ParsedDocument:
     """Parse one decoded document; raises `DocumentError` when it cannot be loaded."""
+    run_time = limits.utc_now(now)
     text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+    if (nul := text.find("\0")) != -1:
+        raise DocumentError(f"NUL byte at character {nul}: a document is text")
     lines = text.splitlines()
     if not text.strip():
         raise DocumentError("empty document: the file has no text")
     front_matter, content_lines = _split_front_matter(lines)
     document_id = front_matter.get("id") or file_stem
-    published_at = _parse_published_at(front_matter.get("published_at"), document_id)
+    if len(document_id) > limits.MAX_DOCUMENT_ID_CHARS:
+        raise DocumentError(
+            f"document id {shown(document_id)} is {len(document_id):,} characters, over the "
+            f"{limits.MAX_DOCUMENT_ID_CHARS:,}-character limit"
+        )
+    published_at = _parse_published_at(front_matter.get("published_at"), document_id, run_time)
+    for field, max_chars in FIELD_MAX_CHARS.items():
+        _check_length(field, front_matter.get(field), max_chars, document_id)
     body_lines, annotations = _split_body(content_lines)
     body = _normalise_paragraphs(body_lines)
     if not body:
         raise DocumentError("no body: the document has no text before its annotations", document_id)
+    _check_length("body", body, limits.MAX_BODY_CHARS, document_id)
+    _check_annotations(annotations, document_id)
     return ParsedDocument(document_id, published_at, front_matter, body, annotations)
 
 
@@ -200,16 +232,50 @@ def annotation_kind(key: str) -> AnnotationKind:
     return "entity"
 
 
-def _parse_file(file: SourceFile, max_bytes: int) -> ParsedDocument:
-    if len(file.data) > max_bytes:
-        raise DocumentError(f"file is {len(file.data):,} bytes, over the {max_bytes:,}-byte limit")
+def _check_length(field: str, value: str | None, max_chars: int, document_id: str) -> None:
+    if value is not None and len(value) > max_chars:
+        raise DocumentError(
+            f"{field} {shown(value)} is {len(value):,} characters, over the "
+            f"{max_chars:,}-character limit",
+            document_id,
+        )
+
+
+def _check_annotations(annotations: tuple[Annotation, ...], document_id: str) -> None:
+    """Every annotation line must be loadable, or the whole document is quarantined."""
+    whole = "the whole document is quarantined"
+    if len(annotations) > limits.MAX_ANNOTATIONS_PER_DOCUMENT:
+        raise DocumentError(
+            f"{len(annotations):,} annotation lines, over the "
+            f"{limits.MAX_ANNOTATIONS_PER_DOCUMENT:,}-annotation limit: {whole}",
+            document_id,
+        )
+    for position, annotation in enumerate(annotations, start=1):
+        if annotation.kind == "ticker" and CASHTAG.fullmatch(annotation.key) is None:
+            raise DocumentError(
+                f"annotation {position}: cashtag {shown(annotation.key)} is not '$' + a ticker "
+                f"(ASCII letters, digits and . - ^ =, at most {limits.MAX_TICKER_CHARS} "
+                f"characters): {whole}",
+                document_id,
+            )
+        if len(annotation.description) > limits.MAX_ANNOTATION_DESCRIPTION_CHARS:
+            raise DocumentError(
+                f"annotation {position}: description {shown(annotation.description)} is "
+                f"{len(annotation.description):,} characters, over the "
+                f"{limits.MAX_ANNOTATION_DESCRIPTION_CHARS:,}-character limit: {whole}",
+                document_id,
+            )
+
+
+def _parse_file(file: SourceFile, now: datetime) -> ParsedDocument:
+    """A file within the size limit (`list_source_files` checked it) as a parsed document."""
     try:
         text = file.data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DocumentError(
             f"not valid UTF-8: byte 0x{file.data[error.start]:02x} at offset {error.start}"
         ) from None
-    return parse_document(text, file_stem=file.stem)
+    return parse_document(text, file_stem=file.stem, now=now)
 
 
 def _split_front_matter(lines: list[str]) -> tuple[dict[str, str | None], list[str]]:
@@ -250,7 +316,7 @@ def _front_matter_value(raw: str, line_number: int) -> str | None:
     return TRAILING_COMMENT.sub("", value) or None
 
 
-def _parse_published_at(value: str | None, document_id: str) -> datetime | None:
+def _parse_published_at(value: str | None, document_id: str, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
@@ -264,7 +330,14 @@ def _parse_published_at(value: str | None, document_id: str) -> datetime | None:
             f"published_at {value!r} has no time zone: add Z or an offset such as +01:00",
             document_id,
         )
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if not limits.MIN_TIMESTAMP <= parsed <= now:
+        raise DocumentError(
+            f"published_at {value!r} is outside [{limits.MIN_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ}, "
+            f"the run time {now:%Y-%m-%dT%H:%M:%SZ}]",
+            document_id,
+        )
+    return parsed
 
 
 def _split_body(lines: list[str]) -> tuple[list[str], tuple[Annotation, ...]]:

@@ -10,10 +10,12 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
+from ingestion import limits
 from ingestion.quarantine import (
     CSV_SOURCE_TYPE,
     QUARANTINE_SCHEMA,
@@ -21,7 +23,10 @@ from ingestion.quarantine import (
     SourceFile,
     file_stats_frame,
     list_source_files,
+    problem_record,
     quarantine_frame,
+    shown_expr,
+    truncated,
 )
 
 PRICE_FILE_SUFFIXES = (".csv", ".txt")
@@ -88,19 +93,30 @@ class PriceFileError(ValueError):
 
 
 def read_price_files(
-    root: Path, source_name: str, *, skip_hashes: Mapping[str, str] = {}
+    root: Path,
+    source_name: str,
+    *,
+    skip_hashes: Mapping[str, str] = {},
+    max_bytes: int = limits.MAX_PRICE_FILE_BYTES,
+    now: datetime | None = None,
 ) -> PriceBatch:
     """Read every `*.csv` / `*.txt` under `root`, skipping files whose hash is `skip_hashes[path]`.
 
     A record is a data row; a file that cannot be read at all (not UTF-8, no header, a required
-    column missing) counts as one record, quarantined with `row_number` null. Duplicates of
-    ticker+date inside the batch: identical rows keep the first (by path, row), conflicting rows
-    are all quarantined.
+    column missing, over `max_bytes`, a link out of the folder) counts as one record, quarantined
+    with `row_number` null. A row breaking a rule of `ingestion.limits` is quarantined with every
+    reason that applies (`now`, default the current time, is the run time no session date may
+    pass). Duplicates of ticker+date inside the batch: identical rows keep the first (by path,
+    row), conflicting rows are all quarantined.
     """
-    listing = list_source_files(root, PRICE_FILE_SUFFIXES, skip_hashes)
+    run_date = limits.utc_now(now).date()
+    listing = list_source_files(root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes)
     row_frames: list[pl.DataFrame] = []
     rejected_files: list[QuarantineRecord] = []
     for file in listing.files:
+        if (record := problem_record(file)) is not None:
+            rejected_files.append(record)
+            continue
         try:
             row_frames.append(_read_rows(file))
         except PriceFileError as error:
@@ -108,7 +124,7 @@ def read_price_files(
             rejected_files.append(QuarantineRecord(file.rel_path, str(error), raw_text))
 
     rows = pl.concat(row_frames) if row_frames else _empty_text_rows()
-    checked = _check_rows(rows.with_columns(source_name=pl.lit(source_name)))
+    checked = _check_rows(rows.with_columns(source_name=pl.lit(source_name)), run_date)
     rejected_rows = checked.filter(pl.col("reason") != "").select(
         source_type=pl.lit(CSV_SOURCE_TYPE),
         source_name=pl.lit(source_name),
@@ -171,23 +187,46 @@ def _read_rows(file: SourceFile) -> pl.DataFrame:
     if missing:
         raise PriceFileError(f"missing required column(s): {', '.join(missing)}")
 
-    original = [pl.col(name) for name in table.columns]
+    # Each cell cut first, so an over-long cell is never copied whole.
+    original = [pl.col(name).str.slice(0, limits.RAW_VALUE_MAX_CHARS + 1) for name in table.columns]
+    sizes = {name: pl.col(name).str.len_bytes() for name in table.columns}
+    too_long = {name: size > limits.MAX_PRICE_CELL_BYTES for name, size in sizes.items()}
+
+    def cell(name: str) -> pl.Expr:
+        # An over-long cell is null from here on: only its size is reported, nothing parses it.
+        return pl.when(~too_long[name]).then(pl.col(name).str.strip_chars())
+
     return (
         table.with_row_index("row_number", offset=1)
-        # A blank line is not a record.
-        .filter(~pl.all_horizontal(pl.col(name).str.strip_chars() == "" for name in table.columns))
+        # A blank line is not a record (a cell over the size limit is never blank).
+        .filter(
+            ~pl.all_horizontal(
+                ~too_long[name] & (pl.col(name).str.strip_chars() == "") for name in table.columns
+            )
+        )
         .select(
-            ticker=pl.col(columns["ticker"]).str.strip_chars().str.to_uppercase()
+            ticker=cell(columns["ticker"]).str.to_uppercase()
             if "ticker" in columns
             else pl.lit(ticker_from_file_stem(file.stem)),
-            date=pl.col(columns["date"]).str.strip_chars(),
-            **{
-                name: pl.col(columns.get(name, columns["close"])).str.strip_chars()
-                for name in NUMBER_COLUMNS
-            },
+            date=cell(columns["date"]),
+            **{name: cell(columns.get(name, columns["close"])) for name in NUMBER_COLUMNS},
             file_path=pl.lit(file.rel_path),
             row_number=pl.col("row_number").cast(pl.Int32),
-            raw_value=pl.concat_str(original, separator=","),
+            raw_value=truncated(pl.concat_str(original, separator=",")),
+            size_reason=pl.concat_str(
+                [
+                    pl.when(too_long[name]).then(
+                        pl.format(
+                            f"column {index} ({limits.shown(name)}): cell is {{}} bytes, over the "
+                            f"{limits.MAX_PRICE_CELL_BYTES}-byte limit",
+                            sizes[name],
+                        )
+                    )
+                    for index, name in enumerate(table.columns, start=1)
+                ],
+                separator="; ",
+                ignore_nulls=True,
+            ),
         )
     )
 
@@ -215,11 +254,12 @@ def _empty_text_rows() -> pl.DataFrame:
             "file_path": pl.String(),
             "row_number": pl.Int32(),
             "raw_value": pl.String(),
+            "size_reason": pl.String(),
         }
     )
 
 
-def _check_rows(rows: pl.DataFrame) -> pl.DataFrame:
+def _check_rows(rows: pl.DataFrame, run_date: date) -> pl.DataFrame:
     """Parse the text columns and add `reason`: '' for a loadable row, else every rule it breaks."""
     parsed = rows.rename({name: f"{name}_text" for name in TEXT_COLUMNS}).with_columns(
         ticker=pl.col("ticker_text"),
@@ -229,7 +269,7 @@ def _check_rows(rows: pl.DataFrame) -> pl.DataFrame:
         **{name: _finite_number(f"{name}_text") for name in NUMBER_COLUMNS},
     )
     with_row_reasons = parsed.with_columns(
-        reason=pl.concat_str(_row_rule_violations(), separator="; ", ignore_nulls=True)
+        reason=pl.concat_str(_row_rule_violations(run_date), separator="; ", ignore_nulls=True)
     )
     return _check_duplicates(with_row_reasons)
 
@@ -239,11 +279,28 @@ def _finite_number(text_column: str) -> pl.Expr:
     return pl.when(number.is_finite()).then(number)
 
 
-def _row_rule_violations() -> list[pl.Expr]:
+def _row_rule_violations(run_date: date) -> list[pl.Expr]:
     """One expression per rule: a sentence when the row breaks it, else null."""
+    ticker = pl.col("ticker")
+    date_text = pl.col("date_text")
     violations = [
-        pl.when(pl.col("ticker") == "").then(pl.lit("missing Ticker")),
+        pl.when(pl.col("size_reason") != "").then(pl.col("size_reason")),
+        pl.when(ticker == "").then(pl.lit("missing Ticker")),
+        pl.when((ticker != "") & ~ticker.str.contains(limits.TICKER_PATTERN)).then(
+            pl.format(
+                f"Ticker {{}} is not a ticker (ASCII A-Z, 0-9 and . - ^ =, at most "
+                f"{limits.MAX_TICKER_CHARS} characters)",
+                shown_expr(ticker),
+            )
+        ),
         _unparseable("date", "session_date"),
+        pl.when(
+            (pl.col("session_date") < limits.MIN_DATE) | (pl.col("session_date") > run_date)
+        ).then(
+            pl.format(
+                f"Date {{}} is outside [{limits.MIN_DATE}, the run date {run_date}]", date_text
+            )
+        ),
         *(_unparseable(name, name) for name in NUMBER_COLUMNS),
         *(
             pl.when(pl.col(name) <= 0).then(

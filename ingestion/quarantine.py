@@ -13,11 +13,13 @@ from pathlib import Path
 
 import polars as pl
 
+from ingestion.limits import RAW_VALUE_MAX_CHARS, REASON_VALUE_MAX_CHARS
+
 DOCUMENTS_SOURCE_TYPE = "documents"
 CSV_SOURCE_TYPE = "csv"
-
-# Keeps whole-file raw values readable in BI tools without storing megabytes per rejected file.
-RAW_VALUE_MAX_CHARS = 1000
+TRUNCATED = " [truncated]"
+NUL_REPLACEMENT = "\ufffd"
+HASH_CHUNK_BYTES = 1024 * 1024
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source_type": pl.String(),
@@ -42,11 +44,17 @@ FILE_STATS_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of a source folder, read once: its bytes and their sha256."""
+    """One file of a source folder, read once: its bytes and their sha256.
+
+    A file that must not be read (a link leaving the folder, a dangling link, a hidden or nameless
+    file, a file over the size limit) has `problem` set, no data, and a hash that identifies it
+    without its content being stored: readers quarantine it whole with `problem` as the reason.
+    """
 
     rel_path: str  # relative to the source folder, '/'-separated
     data: bytes
     content_hash: str
+    problem: str | None = None
 
     @property
     def stem(self) -> str:
@@ -63,37 +71,110 @@ class SourceListing:
 class QuarantineRecord:
     file_path: str
     reason: str
-    raw_value: str
+    raw_value: str | None
     row_number: int | None = None
     record_key: str | None = None
 
 
 def list_source_files(
-    root: Path, suffixes: Iterable[str], skip_hashes: Mapping[str, str]
+    root: Path, suffixes: Iterable[str], skip_hashes: Mapping[str, str], *, max_bytes: int
 ) -> SourceListing:
-    """Files under `root` (recursively, sorted by relative path) whose suffix is in `suffixes`."""
-    wanted = {suffix.lower() for suffix in suffixes}
+    """Files under `root` (recursively, sorted by relative path) whose name ends in `suffixes`.
+
+    A symbolic link is never read: a link whose target is outside `root` (its content must not
+    reach the warehouse), a dangling link and a link inside `root` (its target is read under its
+    own path, so reading the link too would load it twice) are listed with a `problem`, as are a
+    hidden file (a name or folder starting with '.', which includes a file named just '.txt') and
+    a file over `max_bytes`. Links to folders are not followed (`Path.rglob`).
+    """
+    wanted = tuple(suffix.lower() for suffix in suffixes)
+    base = root.resolve()
     paths = sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted),
+        (p for p in root.rglob("*") if p.name.lower().endswith(wanted) and _is_file_or_link(p)),
         key=lambda p: p.relative_to(root).as_posix(),
     )
     to_read: list[SourceFile] = []
     skipped: list[str] = []
     for path in paths:
         rel_path = path.relative_to(root).as_posix()
-        data = path.read_bytes()
-        content_hash = hashlib.sha256(data).hexdigest()
-        if skip_hashes.get(rel_path) == content_hash:
+        file = _source_file(path, rel_path, base, max_bytes)
+        if skip_hashes.get(rel_path) == file.content_hash:
             skipped.append(rel_path)
         else:
-            to_read.append(SourceFile(rel_path, data, content_hash))
+            to_read.append(file)
     return SourceListing(tuple(to_read), tuple(skipped))
 
 
-def truncate_raw_value(text: str) -> str:
+def problem_record(file: SourceFile) -> QuarantineRecord | None:
+    """The quarantine record of a file listed with a problem (no raw value: it was not read)."""
+    return None if file.problem is None else QuarantineRecord(file.rel_path, file.problem, None)
+
+
+def _is_file_or_link(path: Path) -> bool:
+    return path.is_symlink() or path.is_file()
+
+
+def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> SourceFile:
+    if any(part.startswith(".") for part in Path(rel_path).parts):
+        return _unread(rel_path, "hidden file (its name or a folder's starts with '.'): not read")
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.exists():
+            return _unread(rel_path, f"dangling symbolic link to {target}: not read")
+        if not target.is_relative_to(base):
+            return _unread(
+                rel_path, f"symbolic link to {target}, outside the source folder: not read"
+            )
+        return _unread(
+            rel_path,
+            f"symbolic link to {target.relative_to(base).as_posix()}, inside the source folder: "
+            "not read (a file in the folder is read under its own path, once)",
+        )
+    size = path.stat().st_size
+    if size > max_bytes:
+        return SourceFile(
+            rel_path,
+            b"",
+            _file_hash(path),
+            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+        )
+    data = path.read_bytes()
+    return SourceFile(rel_path, data, hashlib.sha256(data).hexdigest())
+
+
+def _unread(rel_path: str, problem: str) -> SourceFile:
+    # The hash of the problem itself: an unchanged problem is skipped like an unchanged file.
+    return SourceFile(rel_path, b"", hashlib.sha256(problem.encode()).hexdigest(), problem)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def truncate_raw_value(text: str | None) -> str | None:
+    """At most RAW_VALUE_MAX_CHARS characters (then a marker), NUL shown as U+FFFD."""
+    if text is None:
+        return None
+    text = text.replace("\0", NUL_REPLACEMENT)
     if len(text) <= RAW_VALUE_MAX_CHARS:
         return text
-    return text[:RAW_VALUE_MAX_CHARS] + " [truncated]"
+    return text[:RAW_VALUE_MAX_CHARS] + TRUNCATED
+
+
+def truncated(text: pl.Expr) -> pl.Expr:
+    """`truncate_raw_value` as a Polars expression."""
+    text = text.str.slice(0, RAW_VALUE_MAX_CHARS + 1).str.replace_all(
+        "\0", NUL_REPLACEMENT, literal=True
+    )
+    return (
+        pl.when(text.str.len_chars() > RAW_VALUE_MAX_CHARS)
+        .then(text.str.slice(0, RAW_VALUE_MAX_CHARS) + TRUNCATED)
+        .otherwise(text)
+    )
 
 
 def quarantine_frame(
@@ -139,3 +220,21 @@ def file_stats_frame(
             }
         )
     return pl.DataFrame(rows, schema=FILE_STATS_SCHEMA)
+
+
+def shown_expr(text: pl.Expr) -> pl.Expr:
+    """`ingestion.limits.shown` as a Polars expression: quoted, cut, line breaks escaped, other
+    control characters as U+FFFD, and the NFKC form when it differs."""
+    cut = pl.when(text.str.len_chars() > REASON_VALUE_MAX_CHARS).then(
+        text.str.slice(0, REASON_VALUE_MAX_CHARS) + "…"
+    ).otherwise(text)
+    visible = (
+        cut.str.replace_all("\n", "\\n", literal=True)
+        .str.replace_all("\r", "\\r", literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
+        .str.replace_all(r"\p{Cc}", NUL_REPLACEMENT)
+    )
+    normal = visible.str.normalize("NFKC")
+    quoted = pl.format("'{}'", visible)
+    with_normal = pl.format("{} (NFKC '{}')", quoted, normal)
+    return pl.when(normal == visible).then(quoted).otherwise(with_normal)

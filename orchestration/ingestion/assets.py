@@ -7,7 +7,7 @@ manifest), so the nightly run processes new data, and re-reading the same files 
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -46,11 +46,24 @@ def _ingest(
     with newsimpact.connect() as connection:
         ensure_schema(connection)
         for source in sources:
-            batch = read(source.path, source.name, skip_hashes=manifest_hashes(connection, source.name))
+            batch = read(
+                source.path,
+                source.name,
+                skip_hashes=manifest_hashes(connection, source.name),
+                now=_run_start(context),
+            )
             counts = load(connection, batch)
             totals[source.name] = dataclasses.asdict(counts)
             context.log.info(f"{source.name} ({source.path}): {counts}")
     return dg.MetadataValue.json(totals)
+
+
+def _run_start(context: dg.AssetExecutionContext) -> datetime:
+    """The run's start time: no record read by this run may be dated after it."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    if record is None or record.start_time is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(record.start_time, UTC)
 
 
 @dg.multi_asset(
