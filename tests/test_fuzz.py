@@ -10,6 +10,7 @@ generate well over 1,000 documents and price files per run.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -231,3 +232,51 @@ def test_the_fuzz_run_generated_over_a_thousand_inputs():
     if GENERATED["documents"] == 0:
         pytest.skip("run with the two fuzz properties (the whole file)")
     assert GENERATED["documents"] + GENERATED["price_files"] >= 1000, GENERATED
+
+
+# -- the whole run ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@settings(max_examples=1, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(documents, price_folders())
+def test_a_night_with_generated_junk_beside_the_samples_publishes_and_leaves_good_data_alone(
+    generated_documents, generated_prices, sample_warehouse_for_fuzz
+):
+    """The real CLI on the samples plus a folder of generated documents and price files."""
+    from tests.conftest import newsimpact, query, write_config
+
+    sample_serving, samples = sample_warehouse_for_fuzz
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        news, prices = folder / "news", folder / "prices"
+        shutil.copytree(samples / "news", news)
+        shutil.copytree(samples / "prices", prices)
+        for number, (_, content) in enumerate(generated_documents):
+            _write(news, f"fuzz_{number:03d}.txt", content)
+        for name, content, _ in generated_prices:
+            (prices / name).write_text(content, encoding="utf-8", newline="")
+        config = write_config(folder / "run", news=news, prices=prices)
+
+        result = newsimpact("run", "--config", str(config))
+
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        serving = folder / "run" / "newsimpact.duckdb"
+        files = query(serving, "select records_read, records_loaded, records_quarantined "
+                               "from audit.ingested_files")
+        assert len(files) == len(list(news.iterdir())) + len(list(prices.iterdir()))
+        assert all(read == loaded + quarantined for read, loaded, quarantined in files)
+        impact_of_the_samples = (
+            "select * from marts.fct_event_impact where event_id in "
+            "(select event_id from marts.fct_news_event where file_path not like 'fuzz_%') "
+            "order by all"
+        )
+        assert query(serving, impact_of_the_samples) == query(sample_serving, impact_of_the_samples)
+
+
+@pytest.fixture(scope="module")
+def sample_warehouse_for_fuzz(sample_warehouse: Path) -> tuple[Path, Path]:
+    from tests.conftest import SAMPLES
+
+    return sample_warehouse, SAMPLES
