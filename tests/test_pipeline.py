@@ -258,6 +258,22 @@ def test_an_invalid_config_exits_2_naming_the_key_and_writes_nothing(tmp_path: P
     assert not (tmp_path / "newsimpact.duckdb").exists()
 
 
+def test_a_bad_cron_exits_2_before_anything_is_written(tmp_path: Path):
+    config = write_config(
+        tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices",
+        extra="[schedule]\ncron = '0 6 * *'\n",
+    )
+    settings_path = tmp_path / "newsimpact.duckdb"
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "schedule.cron" in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newsimpact.toml"]
+    assert not settings_path.exists() and not (tmp_path / ".newsimpact").exists()
+
+
 def test_a_failed_blocking_raw_check_stops_the_models_downstream(tmp_path: Path):
     news = tmp_path / "news"
     news.mkdir()
