@@ -274,6 +274,21 @@ def test_a_bad_cron_exits_2_before_anything_is_written(tmp_path: Path):
     assert not settings_path.exists() and not (tmp_path / ".newsimpact").exists()
 
 
+def test_a_benchmark_without_prices_fails_the_run_naming_it_and_its_key(tmp_path: Path):
+    config = write_config(
+        tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices",
+        extra="[event_study]\nbenchmark = 'NOSUCH'\n",
+    )
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "FAILED, nothing published" in result.stdout
+    assert "FAILED (blocking) intermediate/int_prices__benchmark_returns benchmark_has_enough_returns" in result.stdout
+    assert "benchmark 'NOSUCH' (config key event_study.benchmark) has 0 price bars" in result.stdout
+    assert not load_settings(config).warehouse_path.exists()
+
+
 def test_a_failed_blocking_raw_check_stops_the_models_downstream(tmp_path: Path):
     news = tmp_path / "news"
     news.mkdir()
