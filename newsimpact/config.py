@@ -261,6 +261,9 @@ def _check_warehouse_path(path: Path, warehouse: Path) -> None:
             raise ConfigError(path, key, f"cannot read {warehouse}: {error.strerror}") from None
         if header[8:12] != DUCKDB_MAGIC:
             raise ConfigError(path, key, f"exists and is not a DuckDB file: {warehouse}")
+    state = warehouse.parent / f".{warehouse.stem}"  # Settings.state_dir
+    if state.exists() and not state.is_dir():
+        raise ConfigError(path, key, f"run state goes in {state}, which is a file, not a folder")
     # the nearest existing ancestor must be a writable folder: the parent is created from it
     folder = warehouse.parent
     while not folder.exists():

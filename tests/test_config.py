@@ -77,6 +77,7 @@ def test_a_missing_config_file_is_a_config_error(tmp_path: Path):
 def _hostile_paths(tmp_path: Path) -> None:
     (tmp_path / "a_folder.duckdb").mkdir()
     (tmp_path / "notes.txt").write_text("not a database\n" * 10, encoding="utf-8")
+    (tmp_path / ".notes").write_text("a file where the run state folder goes\n", encoding="utf-8")
     (tmp_path / "readonly").mkdir()
     (tmp_path / "readonly").chmod(0o555)
 
@@ -98,6 +99,7 @@ def _hostile_paths(tmp_path: Path) -> None:
         ("[warehouse]\npath = 'a_folder.duckdb'\n", "warehouse.path", "is a folder"),
         ("[warehouse]\npath = 'notes.txt'\n", "warehouse.path", "not a DuckDB file"),
         ("[warehouse]\npath = 'notes.txt/newsimpact.duckdb'\n", "warehouse.path", "is not a folder"),
+        ("[warehouse]\npath = 'notes.duckdb'\n", "warehouse.path", "which is a file"),
         pytest.param(
             "[warehouse]\npath = 'readonly/newsimpact.duckdb'\n", "warehouse.path", "not writable",
             marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only folder"),
