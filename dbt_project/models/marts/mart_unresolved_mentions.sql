@@ -54,6 +54,12 @@ securities_without_prices as (
         on entity_securities.security_id = linked.security_id
     where not exists (select 1 from bars where bars.security_id = linked.security_id)
     group by linked.security_id, entity_securities.current_ticker
+),
+
+gaps as (
+    select * from companies_without_security
+    union all
+    select * from securities_without_prices
 )
 
 select
@@ -64,14 +70,4 @@ select
     cast(name as varchar) as name,
     cast(event_count as bigint) as event_count,
     cast(last_published_at as timestamp with time zone) as last_published_at
-from companies_without_security
-union all
-select
-    cast(reason as varchar),
-    cast(subject_id as varchar),
-    cast(entity_id as varchar),
-    cast(security_id as varchar),
-    cast(name as varchar),
-    cast(event_count as bigint),
-    cast(last_published_at as timestamp with time zone)
-from securities_without_prices
+from gaps

@@ -40,22 +40,6 @@ price_only_tickers as (
 
 ),
 
-price_only_periods as (
-
-    select
-        'tkr_' || lower(ticker) as security_id,
-        'ent_tkr_' || lower(ticker) as entity_id,
-        ticker,
-        first_session_date as valid_from,
-        cast(null as date) as valid_to,
-        ticker as company_name,
-        cast(null as varchar) as exchange,
-        'equity' as security_type
-
-    from price_only_tickers
-
-),
-
 -- tickers written in the news (`$TICKER`) that neither the reference nor the price files know;
 -- open from their first dated mention (null when no mention has a timestamp)
 news_only_tickers as (
@@ -79,19 +63,24 @@ news_only_tickers as (
 
 ),
 
-news_only_periods as (
+-- a security named by its ticker for each ticker known only from the prices or the news
+unlisted_periods as (
 
     select
         'tkr_' || lower(ticker) as security_id,
         'ent_tkr_' || lower(ticker) as entity_id,
         ticker,
-        first_mention_date as valid_from,
+        valid_from,
         cast(null as date) as valid_to,
         ticker as company_name,
         cast(null as varchar) as exchange,
         'equity' as security_type
 
-    from news_only_tickers
+    from (
+        select ticker, first_session_date as valid_from from price_only_tickers
+        union all
+        select ticker, first_mention_date from news_only_tickers
+    ) as unlisted_tickers
 
 ),
 
@@ -99,9 +88,7 @@ ticker_periods as (
 
     select * from reference_periods
     union all
-    select * from price_only_periods
-    union all
-    select * from news_only_periods
+    select * from unlisted_periods
 
 )
 
