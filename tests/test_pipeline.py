@@ -325,7 +325,7 @@ def test_every_linked_security_has_impact_rows_and_the_summary_says_what_is_not_
     assert ("security_without_prices", "sec_nokia_adr", "NOK") in unresolved
     assert ("company_without_security", "Zyxcorp Holdings") in [(r[0], r[2]) for r in unresolved]
     section = result.stdout.split("Not measured (marts.mart_unresolved_mentions):")[1]
-    lines = section.split("\n\n")[0].strip().splitlines()
+    lines = [line.strip() for line in section.split("\n\n")[0].strip().splitlines()]
     assert len(lines) == 2
     # the sample news name Nokia and Motorola Mobility, listed in the reference but without prices
     assert lines[0] == "3 linked securities without prices: NOK (2), MMI (1), ZZZQ (1)"
