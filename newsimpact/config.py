@@ -283,7 +283,7 @@ def _check_schedule(path: Path, cron: str, timezone: str) -> None:
         raise ConfigError(path, "schedule.cron", f"not a valid cron expression: {cron!r}")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
         raise ConfigError(path, "schedule.timezone", f"unknown time zone {timezone!r}") from None
 
 

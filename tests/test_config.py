@@ -96,6 +96,7 @@ def _hostile_paths(tmp_path: Path) -> None:
         ("[schedule]\ncron = '0 25 * * *'\n", "schedule.cron", "not a valid cron"),
         ("[schedule]\ntimezone = 'Mars/Olympus_Mons'\n", "schedule.timezone", "unknown time zone"),
         ("[schedule]\ntimezone = '../../etc/passwd'\n", "schedule.timezone", "unknown time zone"),
+        ("[schedule]\ntimezone = 'America'\n", "schedule.timezone", "unknown time zone"),
         ("[warehouse]\npath = 'a_folder.duckdb'\n", "warehouse.path", "is a folder"),
         ("[warehouse]\npath = 'notes.txt'\n", "warehouse.path", "not a DuckDB file"),
         ("[warehouse]\npath = 'notes.txt/newsimpact.duckdb'\n", "warehouse.path", "is not a folder"),
