@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,12 @@ from typing import Any
 
 NEWS_SOURCE_TYPES = frozenset({"documents"})
 PRICE_SOURCE_TYPES = frozenset({"csv"})
+# A ticker as the price files name it (after upper-casing): it is rendered into SQL, so no quotes.
+TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,14}$")
+# Bounds of any window, in sessions from day 0 (about 20 years): the calendar built around the
+# data reaches this far, so a larger bound would overflow the dates it computes.
+MAX_WINDOW_SESSIONS = 5000
+DUCKDB_MAGIC = b"DUCK"  # at byte offset 8 of every DuckDB database file
 
 
 class ConfigError(ValueError):
@@ -144,6 +152,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     warehouse_path = reader.resolve(
         reader.string(warehouse, "warehouse", "path", "warehouse/newsimpact.duckdb")
     )
+    _check_warehouse_path(path, warehouse_path)
     keep_builds = reader.integer(warehouse, "warehouse", "keep_builds", Settings.keep_builds)
     if not 1 <= keep_builds <= 100:
         raise ConfigError(path, "warehouse.keep_builds", "must be between 1 and 100")
@@ -169,6 +178,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     )
     if estimation_window[1] >= 0:
         raise ConfigError(path, "event_study.estimation_window", "must end before day 0")
+    _check_bounds(path, "event_study.estimation_window", estimation_window)
     min_returns = reader.integer(
         study, "event_study", "min_estimation_returns", defaults.min_estimation_returns
     )
@@ -185,26 +195,40 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         reader.window({"w": item}, f"event_study.event_windows[{index}]", "w", None)
         for index, item in enumerate(raw_windows)
     )
+    for index, window in enumerate(event_windows):
+        _check_bounds(path, f"event_study.event_windows[{index}]", window)
     if len(set(event_windows)) != len(event_windows):
         raise ConfigError(path, "event_study.event_windows", "windows must be distinct")
     if any(start <= estimation_window[1] for start, _ in event_windows):
         raise ConfigError(
             path, "event_study.event_windows", "windows must start after the estimation window"
         )
+    daily_window = reader.window(
+        study, "event_study.daily_window", "daily_window", defaults.daily_window
+    )
+    _check_bounds(path, "event_study.daily_window", daily_window)
+    benchmark = reader.string(study, "event_study", "benchmark", defaults.benchmark).upper()
+    if not TICKER_PATTERN.match(benchmark):
+        raise ConfigError(
+            path,
+            "event_study.benchmark",
+            f"not a ticker: {benchmark!r} (letters, digits and . - ^ =, at most 15 characters)",
+        )
     event_study = EventStudyConfig(
-        benchmark=reader.string(study, "event_study", "benchmark", defaults.benchmark).upper(),
+        benchmark=benchmark,
         calendar=reader.string(study, "event_study", "calendar", defaults.calendar).upper(),
         estimation_window=estimation_window,
         min_estimation_returns=min_returns,
         event_windows=event_windows,
-        daily_window=reader.window(
-            study, "event_study.daily_window", "daily_window", defaults.daily_window
-        ),
+        daily_window=daily_window,
     )
     _check_calendar(path, event_study.calendar)
 
     schedule = reader.table(raw, "schedule")
     reader.only_keys(schedule, "schedule", {"cron", "timezone"})
+    cron = reader.string(schedule, "schedule", "cron", ScheduleConfig.cron)
+    timezone = reader.string(schedule, "schedule", "timezone", ScheduleConfig.timezone)
+    _check_schedule(path, cron, timezone)
     return Settings(
         config_path=path,
         warehouse_path=warehouse_path,
@@ -212,11 +236,55 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         price_sources=prices,
         event_study=event_study,
         keep_builds=keep_builds,
-        schedule=ScheduleConfig(
-            cron=reader.string(schedule, "schedule", "cron", ScheduleConfig.cron),
-            timezone=reader.string(schedule, "schedule", "timezone", ScheduleConfig.timezone),
-        ),
+        schedule=ScheduleConfig(cron=cron, timezone=timezone),
     )
+
+
+def _check_bounds(path: Path, key: str, window: tuple[int, int]) -> None:
+    if any(abs(bound) > MAX_WINDOW_SESSIONS for bound in window):
+        raise ConfigError(
+            path, key, f"bounds must be within ±{MAX_WINDOW_SESSIONS} sessions of day 0, got {list(window)}"
+        )
+
+
+def _check_warehouse_path(path: Path, warehouse: Path) -> None:
+    """The serving file's folder must be writable (run state lives beside it), and the path must
+    be a DuckDB file or nothing yet: never a folder or someone else's file."""
+    key = "warehouse.path"
+    if warehouse.is_dir():
+        raise ConfigError(path, key, f"is a folder, not a DuckDB file: {warehouse}")
+    if warehouse.exists() or warehouse.is_symlink():
+        try:
+            with warehouse.open("rb") as file:
+                header = file.read(12)
+        except OSError as error:
+            raise ConfigError(path, key, f"cannot read {warehouse}: {error.strerror}") from None
+        if header[8:12] != DUCKDB_MAGIC:
+            raise ConfigError(path, key, f"exists and is not a DuckDB file: {warehouse}")
+    state = warehouse.parent / f".{warehouse.stem}"  # Settings.state_dir
+    if state.exists() and not state.is_dir():
+        raise ConfigError(path, key, f"run state goes in {state}, which is a file, not a folder")
+    # the nearest existing ancestor must be a writable folder: the parent is created from it
+    folder = warehouse.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(path, key, f"{folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(path, key, f"folder not writable: {folder}")
+
+
+def _check_schedule(path: Path, cron: str, timezone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(cron):
+        raise ConfigError(path, "schedule.cron", f"not a valid cron expression: {cron!r}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
+        raise ConfigError(path, "schedule.timezone", f"unknown time zone {timezone!r}") from None
 
 
 def _check_calendar(path: Path, code: str) -> None:

@@ -63,6 +63,7 @@ class RunSummary:
     served: dict[str, object] | None = None  # marts.build_info of the serving file
     sources: list[SourceCounts] = field(default_factory=list)  # its audit.ingested_files
     mart_rows: dict[str, int] = field(default_factory=dict)  # its marts, from build_info
+    unresolved: list[str] = field(default_factory=list)  # from its marts.mart_unresolved_mentions
 
     @classmethod
     def collect(
@@ -106,6 +107,7 @@ class RunSummary:
             summary.served = read_build_info(settings.warehouse_path)
             with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
                 summary.sources = _source_counts(connection)
+                summary.unresolved = _unresolved(connection)
             if summary.served is not None:
                 summary.mart_rows = {
                     name: rows
@@ -156,6 +158,9 @@ class RunSummary:
                 for source in self.sources
             ]
             lines += [f"  {name:<32} {rows:>8} rows" for name, rows in self.mart_rows.items()]
+            if self.unresolved:
+                lines += ["  Not measured (marts.mart_unresolved_mentions):"]
+                lines += [f"    {line}" for line in self.unresolved]
         lines += [
             "",
             f"Warehouse (BI, read-only): {self.warehouse_path}",
@@ -226,6 +231,31 @@ def _source_counts(connection: duckdb.DuckDBPyConnection) -> list[SourceCounts]:
         """
     ).fetchall()
     return [SourceCounts(*row) for row in rows]
+
+
+def _unresolved(connection: duckdb.DuckDBPyConnection, first: int = 5) -> list[str]:
+    """One line per kind of gap: how many, and the first few names by number of events."""
+    if not _table_exists(connection, "marts", "mart_unresolved_mentions"):
+        return []
+    labels = {
+        "security_without_prices": "linked securities without prices",
+        "company_without_security": "companies named in the news without a security",
+    }
+    rows = connection.execute(
+        """
+        select reason, count(*),
+               list(coalesce(name, subject_id) || ' (' || event_count || ')'
+                    order by event_count desc, name)[1:?]
+        from marts.mart_unresolved_mentions
+        group by reason
+        order by reason desc
+        """,
+        [first],
+    ).fetchall()
+    return [
+        f"{count} {labels.get(reason, reason)}: {', '.join(names)}{', ...' if count > first else ''}"
+        for reason, count, names in rows
+    ]
 
 
 def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,90 @@ def test_a_config_error_names_the_file_and_the_key(tmp_path: Path, body: str, ke
 def test_a_missing_config_file_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def _hostile_paths(tmp_path: Path) -> None:
+    (tmp_path / "a_folder.duckdb").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database\n" * 10, encoding="utf-8")
+    (tmp_path / ".notes").write_text("a file where the run state folder goes\n", encoding="utf-8")
+    (tmp_path / "readonly").mkdir()
+    (tmp_path / "readonly").chmod(0o555)
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "problem"),
+    [
+        ("[event_study]\nbenchmark = \"^GSPC' and session_date < '2011-06-01\"\n", "event_study.benchmark", "not a ticker"),
+        ("[event_study]\nbenchmark = \"O'REILLY\"\n", "event_study.benchmark", "not a ticker"),
+        ("[event_study]\nbenchmark = 'SPY; drop table x'\n", "event_study.benchmark", "not a ticker"),
+        ("[event_study]\nbenchmark = 'ABCDEFGHIJKLMNOP'\n", "event_study.benchmark", "not a ticker"),
+        ("[event_study]\nestimation_window = [-10000000, -11]\n", "event_study.estimation_window", "within ±5000"),
+        ("[event_study]\ndaily_window = [-100000, 100000]\n", "event_study.daily_window", "within ±5000"),
+        ("[event_study]\nevent_windows = [[0, 9999999]]\n", "event_study.event_windows[0]", "within ±5000"),
+        ("[schedule]\ncron = 'every day at six'\n", "schedule.cron", "not a valid cron"),
+        ("[schedule]\ncron = '0 25 * * *'\n", "schedule.cron", "not a valid cron"),
+        ("[schedule]\ntimezone = 'Mars/Olympus_Mons'\n", "schedule.timezone", "unknown time zone"),
+        ("[schedule]\ntimezone = '../../etc/passwd'\n", "schedule.timezone", "unknown time zone"),
+        ("[schedule]\ntimezone = 'America'\n", "schedule.timezone", "unknown time zone"),
+        ("[warehouse]\npath = 'a_folder.duckdb'\n", "warehouse.path", "is a folder"),
+        ("[warehouse]\npath = 'notes.txt'\n", "warehouse.path", "not a DuckDB file"),
+        ("[warehouse]\npath = 'notes.txt/newsimpact.duckdb'\n", "warehouse.path", "is not a folder"),
+        ("[warehouse]\npath = 'notes.duckdb'\n", "warehouse.path", "which is a file"),
+        pytest.param(
+            "[warehouse]\npath = 'readonly/newsimpact.duckdb'\n", "warehouse.path", "not writable",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only folder"),
+        ),
+    ],
+)
+def test_a_hostile_value_is_refused_before_anything_is_written(
+    tmp_path: Path, body: str, key: str, problem: str
+):
+    for folder in ("samples/news", "samples/prices"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    _hostile_paths(tmp_path)
+    config = tmp_path / "bad.toml"
+    config.write_text(body, encoding="utf-8")
+    before = sorted(tmp_path.rglob("*"))
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+
+    assert raised.value.key == key
+    assert str(config) in str(raised.value)
+    assert problem in str(raised.value)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_existing_duckdb_file_and_sane_values_are_accepted(tmp_path: Path):
+    import duckdb
+
+    for folder in ("samples/news", "samples/prices"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(tmp_path / "served.duckdb")).close()
+    config = tmp_path / "ok.toml"
+    config.write_text(
+        "[warehouse]\npath = 'new/folder/served.duckdb'\n"
+        "[event_study]\nbenchmark = 'brk-b'\nestimation_window = [-5000, -11]\n"
+        "[schedule]\ncron = '30 5 * * 1-5'\ntimezone = 'America/New_York'\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert settings.event_study.benchmark == "BRK-B"
+    assert settings.schedule.timezone == "America/New_York"
+    config.write_text("[warehouse]\npath = 'served.duckdb'\n", encoding="utf-8")
+    assert load_settings(config).warehouse_path == tmp_path / "served.duckdb"
+
+
+def test_a_warehouse_folder_the_run_cannot_write_is_refused(tmp_path: Path, monkeypatch):
+    """As root a chmod'ed folder is writable; a read-only mount is not: os.access tells."""
+    import newsimpact.config as config_module
+
+    for folder in ("samples/news", "samples/prices"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "ok.toml"
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setattr(config_module.os, "access", lambda path, mode: False)
+
+    with pytest.raises(ConfigError, match="not writable") as raised:
+        load_settings(config)
+    assert raised.value.key == "warehouse.path"

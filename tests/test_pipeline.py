@@ -259,6 +259,82 @@ def test_an_invalid_config_exits_2_naming_the_key_and_writes_nothing(tmp_path: P
     assert not (tmp_path / "newsimpact.duckdb").exists()
 
 
+def test_a_bad_cron_exits_2_before_anything_is_written(tmp_path: Path):
+    config = write_config(
+        tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices",
+        extra="[schedule]\ncron = '0 6 * *'\n",
+    )
+    settings_path = tmp_path / "newsimpact.duckdb"
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "schedule.cron" in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newsimpact.toml"]
+    assert not settings_path.exists() and not (tmp_path / ".newsimpact").exists()
+
+
+def test_a_benchmark_without_prices_fails_the_run_naming_it_and_its_key(tmp_path: Path):
+    config = write_config(
+        tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices",
+        extra="[event_study]\nbenchmark = 'NOSUCH'\n",
+    )
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "FAILED, nothing published" in result.stdout
+    assert "FAILED (blocking) intermediate/int_prices__benchmark_returns benchmark_has_enough_returns" in result.stdout
+    assert "benchmark 'NOSUCH' (config key event_study.benchmark) has 0 price bars" in result.stdout
+    assert not load_settings(config).warehouse_path.exists()
+
+
+def test_every_linked_security_has_impact_rows_and_the_summary_says_what_is_not_measured(
+    tmp_path: Path,
+):
+    news = tmp_path / "news"
+    shutil.copytree(SAMPLES / "news", news)
+    (news / "900_gaps.txt").write_text(
+        "---\nid: gaps\npublished_at: 2011-08-15T14:00:00Z\n---\n"
+        "Nokia shares moved; Zyxcorp Holdings was mentioned.\n"
+        "$NOK: $NOK is the ticker of Nokia, in the reference but without a price file.\n"
+        "$ZZZQ: $ZZZQ is a ticker known neither to the reference nor to the price files.\n"
+        "Zyxcorp Holdings: Zyxcorp Holdings is a company nobody lists.\n",
+        encoding="utf-8",
+    )
+    config = write_config(tmp_path / "run", news=news, prices=SAMPLES / "prices")
+    warehouse = load_settings(config).warehouse_path
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    impact = query(
+        warehouse,
+        "select security_id, ticker, count(*), min(status), max(status) from marts.fct_event_impact "
+        "where event_id = 'gaps' group by all order by 1",
+    )
+    windows = len(load_settings(config).event_study.event_windows)
+    assert impact == [
+        ("sec_nokia_adr", "NOK", windows, "no_price_coverage", "no_price_coverage"),
+        ("tkr_zzzq", "ZZZQ", windows, "no_price_coverage", "no_price_coverage"),
+    ]
+    unresolved = query(
+        warehouse, "select reason, subject_id, name from marts.mart_unresolved_mentions order by all"
+    )
+    assert ("security_without_prices", "tkr_zzzq", "ZZZQ") in unresolved
+    assert ("security_without_prices", "sec_nokia_adr", "NOK") in unresolved
+    assert ("company_without_security", "Zyxcorp Holdings") in [(r[0], r[2]) for r in unresolved]
+    section = result.stdout.split("Not measured (marts.mart_unresolved_mentions):")[1]
+    lines = [line.strip() for line in section.split("\n\n")[0].strip().splitlines()]
+    assert len(lines) == 2
+    # the sample news name Nokia and Motorola Mobility, listed in the reference but without prices
+    assert lines[0] == "3 linked securities without prices: NOK (2), MMI (1), ZZZQ (1)"
+    companies = sum(row[0] == "company_without_security" for row in unresolved)
+    assert lines[1].startswith(f"{companies} companies named in the news without a security: ")
+    assert lines[1].endswith(", ...") and lines[1].count("(") == 5
+
+
 def test_a_document_from_the_future_is_quarantined_and_the_run_goes_on(tmp_path: Path):
     news = tmp_path / "news"
     news.mkdir()

@@ -119,9 +119,9 @@ def test_a_failing_gate_publishes_nothing_and_keeps_yesterdays_file(site: Site):
     serving = site.settings.warehouse_path
     yesterday = site.served_build()
     digest = hashlib.sha256(serving.read_bytes()).hexdigest()
-    (site.news / "from_the_future.txt").write_text(
-        "---\npublished_at: 2099-01-02T10:00:00Z\n---\nApple will report results.\n"
-        "Apple: Apple Inc. is a U.S. technology company.\n",
+    site.add_document("new_today", 8)  # a change that would be published...
+    site.config.write_text(  # ...but a benchmark without prices fails a blocking dbt test
+        site.config.read_text(encoding="utf-8") + '\n[event_study]\nbenchmark = "NOSUCH"\n',
         encoding="utf-8",
     )
 
@@ -132,8 +132,8 @@ def test_a_failing_gate_publishes_nothing_and_keeps_yesterdays_file(site: Site):
     assert hashlib.sha256(serving.read_bytes()).hexdigest() == digest
     assert "FAILED, nothing published" in result.stdout
     assert f"BI users still see {yesterday}" in result.stdout
-    assert "gx_raw_news_documents" in result.stdout and "published_at" in result.stdout
-    assert result.stderr.count("Traceback") == 0
+    assert "benchmark 'NOSUCH' (config key event_study.benchmark)" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
     assert f"build {yesterday}" in status.stdout and "FAILURE" in status.stdout
 
 

@@ -15,7 +15,7 @@ configured_calendar as (
         is_early_close
 
     from source
-    where calendar_code = '{{ var("calendar_code") }}'
+    where calendar_code = '{{ var("calendar_code") | replace("'", "''") }}'
 
 )
 
