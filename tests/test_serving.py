@@ -105,6 +105,7 @@ def test_bi_readers_and_the_nightly_run_never_block_each_other(site: Site, tmp_p
     time.sleep(1.5)  # the polling reader's next connections see the new build
     stop.touch()
     held, polled = (json.loads(reader.communicate(timeout=60)[0]) for reader in (holding, polling))
+    print(f"holding reader: {held}\npolling reader: {polled}")  # figures for `pytest -s`
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     after = site.served_build()
