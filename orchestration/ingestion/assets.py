@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ingestion.calendar import build_sessions
+from ingestion.calendar import build_sessions, index_epoch
 from ingestion.news import read_documents
 from ingestion.prices import read_price_files
 from newsimpact.config import SourceConfig
@@ -88,8 +88,11 @@ def raw_prices(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource
 def raw_exchange_sessions(newsimpact: NewsimpactResource):
     """Sessions of the configured exchange calendar (open/close in UTC, early closes included).
 
-    The range spans the data plus the event study's reach on both sides, so it depends only on
-    the inputs: the same inputs give the same session indexes.
+    The range runs from the calendar's index epoch (`ingestion.calendar.SESSION_INDEX_EPOCH`, or
+    the data's first date minus the event study's reach when earlier) to the data's last date
+    plus that reach. Indexes count from the epoch, so adding an old document (or any data) does
+    not shift the index of existing sessions. Starting at the epoch rather than at the data is
+    what keeps indexes 0-based, as the quality suite and the dbt consecutive-index test require.
     """
     settings = newsimpact.settings()
     with newsimpact.connect() as connection:
@@ -97,7 +100,8 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
         first, last = data_date_range(connection)
         # Calendar days per session is about 7/5; the margin also covers long holiday runs.
         margin = timedelta(days=settings.event_study.sessions_reach * 7 // 5 + 30)
-        sessions = build_sessions(settings.event_study.calendar, first - margin, last + margin)
+        calendar = settings.event_study.calendar
+        sessions = build_sessions(calendar, min(index_epoch(calendar), first - margin), last + margin)
         load_sessions(connection, sessions)
     return dg.MaterializeResult(
         metadata={
