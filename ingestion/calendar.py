@@ -17,6 +17,20 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "is_early_close": pl.Boolean(),
 }
 
+# session_index 0 is the calendar's first session on or after this date (or on or after its
+# `bound_min` when that is later), whatever range is built, so indexes do not move when the data's
+# first date does. A date before any plausible market data: a document dated 1900 moves nothing.
+# Only a range starting before the epoch counts from its own first session instead (indexes stay
+# >= 0, which the quality suite and the dbt test of consecutive indexes from 0 require).
+SESSION_INDEX_EPOCH = date(1885, 1, 1)
+
+
+def index_epoch(calendar_code: str) -> date:
+    """The date session_index counts from for this calendar (see SESSION_INDEX_EPOCH)."""
+    lower = type(exchange_calendars.get_calendar(calendar_code)).bound_min()
+    epoch = pd.Timestamp(SESSION_INDEX_EPOCH)
+    return (max(epoch, lower) if lower is not None else epoch).date()
+
 
 def build_sessions(calendar_code: str, start: date, end: date) -> pl.DataFrame:
     """Every session of `calendar_code` from `start` to `end` (both inclusive), one row each.
@@ -24,8 +38,9 @@ def build_sessions(calendar_code: str, start: date, end: date) -> pl.DataFrame:
     `start` and `end` are clipped to the calendar's supported bounds (`bound_min` / `bound_max`
     of its class, when it has them), so the frame may begin later or end earlier than asked.
     Open and close times are UTC, early closes included (13:00 New York on the day after
-    Thanksgiving is 18:00Z); `session_index` counts from 0 at the first returned session, so it
-    is stable for a given (calendar_code, start, end).
+    Thanksgiving is 18:00Z). `session_index` counts sessions from `index_epoch(calendar_code)`
+    (or from `start` when that is earlier), so a session's index is the same whatever range is
+    asked for: an old document widening the range shifts nothing.
     """
     # The default-range instance is cached by exchange_calendars; it only tells us the class.
     calendar_class = type(exchange_calendars.get_calendar(calendar_code))
@@ -34,9 +49,11 @@ def build_sessions(calendar_code: str, start: date, end: date) -> pl.DataFrame:
     last = min(pd.Timestamp(end), upper) if upper is not None else pd.Timestamp(end)
     if first > last:
         return pl.DataFrame(schema=SESSION_SCHEMA)
+    # Built from the epoch (or `first` when earlier), so the session counted from is in the frame.
+    build_first = min(first, pd.Timestamp(index_epoch(calendar_code)))
 
     try:
-        calendar = exchange_calendars.get_calendar(calendar_code, start=first, end=last)
+        calendar = exchange_calendars.get_calendar(calendar_code, start=build_first, end=last)
     except exchange_calendars.errors.NoSessionsError:
         return pl.DataFrame(schema=SESSION_SCHEMA)
     schedule = calendar.schedule
@@ -51,5 +68,6 @@ def build_sessions(calendar_code: str, start: date, end: date) -> pl.DataFrame:
             close_at=pl.col("close"),
             is_early_close=pl.col("is_early_close"),
         )
+        .filter(pl.col("session_date") >= first.date())
         .cast(SESSION_SCHEMA)
     )

@@ -79,6 +79,10 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 KEY = ("ticker", "session_date")
 
 
+# Part of every file's change key: bump it when parsing or validation changes, and every file
+# is read again by the next run.
+PARSER_VERSION = "prices-2"
+
 @dataclass(frozen=True)
 class PriceBatch:
     source_name: str

@@ -37,6 +37,8 @@ class RunCounts:
     loaded: int
     quarantined: int
     skipped_files: int
+    removed_files: int = 0  # no longer in the source folder: their rows were deleted
+    removed_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,14 @@ class RunSummary:
         if self.command == "run" and not self.succeeded:
             lines.append(f"  {self._served_line('BI users still see')}")
         if self.this_run:
-            lines += ["", "Ingested by this run        read    loaded  quarantined  unchanged files"]
+            lines += [
+                "",
+                "Ingested by this run        read    loaded  quarantined  unchanged files"
+                "  removed files (records)",
+            ]
             lines += [
                 f"  {run.source_name:<22} {run.read:>6} {run.loaded:>9} {run.quarantined:>12} "
-                f"{run.skipped_files:>16}"
+                f"{run.skipped_files:>16} {run.removed_files:>14} ({run.removed_records})"
                 for run in self.this_run
             ]
         passed = sum(check.passed for check in self.checks)

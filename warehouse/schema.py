@@ -85,6 +85,15 @@ CREATE TABLE IF NOT EXISTS audit.ingested_files (
 );
 """
 
+# Columns added after the first release: a work file written by an older version gets them here
+# (CREATE TABLE IF NOT EXISTS leaves an existing table's shape alone). A NULL parser_version
+# never equals the current one, so an upgraded work file re-reads its files once.
+MIGRATIONS = """
+ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS parser_version VARCHAR;
+ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS modified_at TIMESTAMPTZ;
+ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS needs_reread BOOLEAN DEFAULT false;
+"""
+
 
 # The audit tables are published to BI users: their comments travel with them.
 AUDIT_COMMENTS = """
@@ -106,10 +115,16 @@ COMMENT ON COLUMN audit.ingested_files.records_read IS 'Documents (news) or data
 COMMENT ON COLUMN audit.ingested_files.records_loaded IS 'Records of the file in the raw tables.';
 COMMENT ON COLUMN audit.ingested_files.records_quarantined IS 'Records of the file in audit.quarantine.';
 COMMENT ON COLUMN audit.ingested_files.ingested_at IS 'When this version of the file was loaded (UTC).';
+COMMENT ON COLUMN audit.ingested_files.parser_version IS 'Version of the reader that read the file: a new version reads unchanged files again.';
+COMMENT ON COLUMN audit.ingested_files.modified_at IS 'Modification time of the file when it was read (UTC): among files of a source holding the same document id, the newest wins.';
+COMMENT ON COLUMN audit.ingested_files.needs_reread IS 'True when a decision about this file (a duplicate) depended on another file that has since changed: the next read re-reads it.';
 """
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and audit schemas and tables when missing; existing data is left alone."""
+    """Create the raw and audit schemas and tables when missing and add the columns a work file
+    of an older version lacks; existing data is left alone."""
     con.execute(DDL)
+    for statement in filter(str.strip, MIGRATIONS.split(";")):
+        con.execute(statement)
     con.execute(AUDIT_COMMENTS)

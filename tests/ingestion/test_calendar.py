@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from ingestion.calendar import SESSION_SCHEMA, build_sessions
+from ingestion.calendar import SESSION_SCHEMA, build_sessions, index_epoch
 
 
 def session(frame: pl.DataFrame, day: date) -> dict:
@@ -34,7 +34,8 @@ def test_sessions_follow_the_exchange_calendar() -> None:
 def test_session_index_is_consecutive_and_stable() -> None:
     frame = build_sessions("XNYS", date(2012, 1, 1), date(2012, 12, 31))
 
-    assert frame["session_index"].to_list() == list(range(frame.height))
+    first = frame["session_index"][0]
+    assert frame["session_index"].to_list() == list(range(first, first + frame.height))
     assert frame["session_date"].is_sorted()
     assert frame.height == 250
     assert frame.equals(build_sessions("XNYS", date(2012, 1, 1), date(2012, 12, 31)))
@@ -44,3 +45,13 @@ def test_range_without_sessions_is_empty() -> None:
     frame = build_sessions("XNYS", date(2012, 11, 24), date(2012, 11, 25))
     assert frame.is_empty()
     assert dict(frame.schema) == SESSION_SCHEMA
+
+
+def test_session_index_counts_from_a_fixed_epoch_not_from_the_range_start() -> None:
+    narrow = build_sessions("XNYS", date(2012, 1, 1), date(2012, 12, 31))
+    from_1900 = build_sessions("XNYS", date(1900, 1, 1), date(2012, 12, 31))
+    from_epoch = build_sessions("XNYS", index_epoch("XNYS"), date(2012, 12, 31))
+
+    assert from_epoch["session_index"][0] == 0  # a range from the epoch is 0-based
+    assert narrow.equals(from_1900.filter(pl.col("session_date") >= date(2012, 1, 1)))
+    assert narrow.equals(from_epoch.filter(pl.col("session_date") >= date(2012, 1, 1)))

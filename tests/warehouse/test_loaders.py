@@ -144,7 +144,9 @@ def test_changed_file_replaces_its_rows(con, tmp_path: Path) -> None:
     ]
 
 
-def test_document_id_loaded_from_another_file_is_quarantined(con, tmp_path: Path) -> None:
+def test_document_id_in_another_file_of_the_source_without_mtimes_keeps_the_lower_path(
+    con, tmp_path: Path
+) -> None:
     folder = news_folder(tmp_path)
     load_news(con, read_documents(folder, "news"), now=FIRST_LOAD)
     write(folder, "zz_copy.txt", "---\nid: fb-1\n---\nA copy.\nFacebook: the company.\n")
@@ -154,7 +156,11 @@ def test_document_id_loaded_from_another_file_is_quarantined(con, tmp_path: Path
     assert result == LoadResult(read=1, loaded=0, quarantined=1, skipped_files=3)
     assert con.execute(
         "SELECT record_key, reason FROM audit.quarantine WHERE file_path = 'zz_copy.txt'"
-    ).fetchall() == [("fb-1", "duplicate document id 'fb-1': already loaded from fb.txt (source news)")]
+    ).fetchall() == [(
+        "fb-1",
+        "superseded by fb.txt: document id 'fb-1' is in both files of this source and that one is"
+        " newer (or as new, with a lower path)",
+    )]
     assert con.execute("SELECT file_path FROM raw.news_documents WHERE document_id = 'fb-1'").fetchall() == [
         ("fb.txt",)
     ]
@@ -225,8 +231,9 @@ def test_sessions_replace_the_calendar(con) -> None:
 
     assert written == 21
     assert con.execute(
-        "SELECT min(session_date), max(session_date), min(session_index), count(*) FROM raw.exchange_sessions"
-    ).fetchone() == (date(2012, 11, 1), date(2012, 11, 30), 0, 21)
+        "SELECT min(session_date), max(session_date), max(session_index) - min(session_index), count(*)"
+        " FROM raw.exchange_sessions"
+    ).fetchone() == (date(2012, 11, 1), date(2012, 11, 30), 20, 21)
     assert con.execute(
         "SELECT close_at FROM raw.exchange_sessions WHERE session_date = DATE '2012-11-23'"
     ).fetchone() == (datetime(2012, 11, 23, 18, 0, tzinfo=UTC),)
