@@ -442,3 +442,21 @@ def test_a_work_file_let_go_within_the_wait_does_not_fail_the_step(tmp_path: Pat
 
     connection.close()
     holder.wait(timeout=30)
+
+
+def test_a_400_percent_day_is_flagged_not_fatal(tmp_path: Path):
+    prices = tmp_path / "prices"
+    shutil.copytree(SAMPLES / "prices", prices)
+    (prices / "JUMP.csv").write_text(  # possible (a tiny stock, a takeover), if implausible
+        "Date,Open,High,Low,Close,Volume\n2012-01-03,10,10,10,10,100\n2012-01-04,50,50,50,50,900\n",
+        encoding="utf-8",
+    )
+    config = write_config(tmp_path / "run", news=SAMPLES / "news", prices=prices)
+
+    result = newsimpact("run", "--config", str(config))
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "FAILED (warning) intermediate/int_prices__daily_returns gx_int_prices__daily_returns__outliers" in result.stdout
+    assert "sec_jump" in result.stdout.lower() or "jump" in result.stdout.lower()
+    assert query(load_settings(config).work_path,
+                 "select count(*) from raw.prices_daily where ticker = 'JUMP'") == [(2,)]

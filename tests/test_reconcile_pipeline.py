@@ -14,11 +14,11 @@ from tests.conftest import SAMPLES, newsimpact, query, write_config
 pytestmark = pytest.mark.slow
 
 OLD_DOCUMENT = """---
-id: old-1900
-published_at: 1900-03-01T15:00:00Z
+id: old-1975
+published_at: 1975-03-03T15:00:00Z
 title: A very old item
 ---
-Microsoft is mentioned in a document dated 1900.
+Microsoft is mentioned in a document dated 1975.
 $MSFT: ticker of Microsoft.
 """
 
@@ -63,10 +63,10 @@ def test_deleted_inputs_leave_the_warehouse_and_an_old_document_moves_no_session
         ["news[0]", "1", "1", "0", "35", "1", "(1)"],
         ["prices[0]", "0", "0", "0", "5", "1", f"({ibm_rows})"],
     ]
-    # An event dated 1900 widened the calendar; no existing event's session index moved.
+    # An event decades older than the rest widened the calendar; no existing session index moved.
     indexes_after = dict(
         query(settings.work_path, "select event_id, event_session_index from intermediate.int_events__aligned")
     )
-    assert indexes_after.pop("old-1900") is not None
+    assert indexes_after.pop("old-1975") is not None
     del indexes_before[deleted_id]
     assert indexes_after == indexes_before
