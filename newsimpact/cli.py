@@ -105,7 +105,8 @@ def _dagster(settings: Settings, command: str, port: int) -> int:
     from newsimpact.runs import RunInProgressError, fail_stale_runs, instance_for, run_lock
     from orchestration.dbt.project import prepare_dbt_project
 
-    prepare_dbt_project()
+    if command == "serve":  # `dagster dev` prepares the dbt project itself (prepare_if_dev)
+        prepare_dbt_project()
     with instance_for(settings) as instance:
         try:  # runs left STARTED by a killed process would keep the queue from launching any
             with run_lock(settings, "serve"):

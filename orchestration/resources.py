@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -36,11 +37,18 @@ class NewsimpactResource(dg.ConfigurableResource):
     verbose: bool = False  # dbt's log on the console instead of a file
 
     _settings: Settings | None = PrivateAttr(default=None)
+    _started_at: datetime | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[NewsimpactResource]:
         self._settings = load_settings(self.config_path)
         run_id = context.run.run_id if context.run else ""
+        record = context.instance.get_run_record_by_id(run_id) if context.instance else None
+        self._started_at = (
+            datetime.fromtimestamp(record.start_time, UTC)
+            if record is not None and record.start_time is not None
+            else datetime.now(UTC)
+        )
         with run_lock(self._settings, run_id):
             if context.instance is not None:
                 fail_stale_runs(context.instance, keep_run_id=run_id)
@@ -48,6 +56,11 @@ class NewsimpactResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         return self._settings or load_settings(self.config_path)
+
+    def run_started_at(self) -> datetime:
+        """When the run started: no record it reads may be dated later, and the rows it loads
+        carry this `ingested_at`, which lets the raw checks validate only them."""
+        return self._started_at or datetime.now(UTC)
 
     def log_file(self, run_id: str, name: str) -> Path:
         logs = self.settings().logs_dir

@@ -23,6 +23,7 @@ import duckdb
 STORAGE_VERSION = "v1.0.0"
 PUBLIC_AUDIT_TABLES = ("quarantine", "ingested_files")
 BUILD_SUFFIX = ".duckdb"
+_SQL_TYPES = {str: "VARCHAR", int: "INTEGER", datetime: "TIMESTAMPTZ"}  # of build_info's values
 PARTIAL_SUFFIX = ".partial"
 
 BUILD_INFO_COMMENTS = {
@@ -176,17 +177,18 @@ def _write_serving_file(work: Path, target: Path, info: BuildInfo) -> None:
             _comment(connection, f"TABLE serving.{name}", comment)
         for schema, table, column, comment in connection.execute(
             """
-            SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()
-            WHERE database_name = 'work' AND comment IS NOT NULL
+            SELECT c.schema_name, c.table_name, c.column_name, c.comment
+            FROM duckdb_columns() c
+            JOIN duckdb_tables() t ON t.database_name = 'serving'
+             AND t.schema_name = c.schema_name AND t.table_name = c.table_name
+            WHERE c.database_name = 'work' AND c.comment IS NOT NULL
             """
         ).fetchall():
-            if (schema, table) in {(s, t) for s, t, _ in tables}:
-                _comment(
-                    connection,
-                    f"COLUMN serving.{_identifier(schema)}.{_identifier(table)}."
-                    f"{_identifier(column)}",
-                    comment,
-                )
+            _comment(
+                connection,
+                f"COLUMN serving.{_identifier(schema)}.{_identifier(table)}.{_identifier(column)}",
+                comment,
+            )
         _write_build_info(connection, info, [(schema, table) for schema, table, _ in tables])
         connection.execute("DETACH serving")
     finally:
@@ -203,22 +205,12 @@ def _write_build_info(
         for schema, table in tables
     }
     values = {**asdict(info), "row_counts": json.dumps(row_counts, sort_keys=True)}
-    connection.execute(
-        """
-        CREATE TABLE serving.marts.build_info (
-            build_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, built_at TIMESTAMPTZ NOT NULL,
-            config_path VARCHAR NOT NULL, config_sha256 VARCHAR NOT NULL,
-            benchmark VARCHAR NOT NULL, calendar VARCHAR NOT NULL,
-            estimation_window_start INTEGER NOT NULL, estimation_window_end INTEGER NOT NULL,
-            min_estimation_returns INTEGER NOT NULL, event_windows VARCHAR NOT NULL,
-            daily_window_start INTEGER NOT NULL, daily_window_end INTEGER NOT NULL,
-            row_counts VARCHAR NOT NULL, newsimpact_version VARCHAR NOT NULL,
-            duckdb_version VARCHAR NOT NULL
-        )
-        """
+    columns = ", ".join(
+        f"{name} {_SQL_TYPES[type(value)]} NOT NULL" for name, value in values.items()
     )
+    connection.execute(f"CREATE TABLE serving.marts.build_info ({columns})")
     connection.execute(
-        f"INSERT INTO serving.marts.build_info BY NAME SELECT "
+        "INSERT INTO serving.marts.build_info BY NAME SELECT "
         + ", ".join(f"${name} AS {name}" for name in values),
         values,
     )

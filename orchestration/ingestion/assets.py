@@ -66,13 +66,12 @@ def _ingest(
 
     read / loaded / quarantined count the files written by this run (once, however many passes
     read them), skipped_files the files present and left alone, removed_* the deleted files."""
-    now = _run_start(context)  # no record may be dated after it; the loaded rows' ingested_at
+    now = newsimpact.run_started_at()
     written: dict[str, set[str]] = {source.name: set() for source in sources}
     present: dict[str, int] = {}
     removed: dict[str, tuple[int, int]] = {source.name: (0, 0) for source in sources}
     totals: dict[str, dict[str, int]] = {}
-    with newsimpact.connect() as connection:
-        ensure_schema(connection)
+    with newsimpact.connect() as connection:  # manifest_hashes creates the schema when missing
         for pass_number in range(MAX_PASSES):
             for source in sources:
                 if pass_number and not files_needing_reread(connection, source.name):
@@ -110,14 +109,6 @@ def _ingest(
             )
             totals[source.name] = dataclasses.asdict(counts)
     return dg.MetadataValue.json(totals)
-
-
-def _run_start(context: dg.AssetExecutionContext) -> datetime:
-    """The run's start time: no record read by this run may be dated after it."""
-    record = context.instance.get_run_record_by_id(context.run.run_id)
-    if record is None or record.start_time is None:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(record.start_time, UTC)
 
 
 @dg.multi_asset(

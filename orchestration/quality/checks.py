@@ -60,9 +60,8 @@ def _layer_check(layer: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
     def _run_layer(context: dg.AssetCheckExecutionContext, newsimpact: NewsimpactResource):
         current = newsimpact.settings()
         params = {"now": datetime.now(UTC), **current.event_study.suite_parameters()}
-        loaded_since = _loaded_since(context, suites)
-        if loaded_since is not None:
-            params["loaded_since"] = loaded_since
+        if _this_run_loaded(context, suites):  # raw suites then check only the rows it loaded
+            params["loaded_since"] = newsimpact.run_started_at()
         with newsimpact.connect(read_only=True) as connection:
             outcomes = run_suites(connection, suites, params)
         index = write_data_docs(current.data_docs_dir, outcomes, run_name=context.run.run_id)
@@ -72,18 +71,13 @@ def _layer_check(layer: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
     return _run_layer
 
 
-def _loaded_since(context: dg.AssetCheckExecutionContext, suites: list[Suite]) -> datetime | None:
-    """The run's start when this run loaded the checked tables: raw suites then check only the
-    rows it loaded. None (check every row) in a checks-only run."""
-    instance = context.instance
-    for key in {_asset_key(suite) for suite in suites}:
-        event = instance.get_latest_materialization_event(key)
-        if event is None or event.run_id != context.run.run_id:
-            return None
-    record = instance.get_run_record_by_id(context.run.run_id)
-    if record is None or record.start_time is None:
-        return None
-    return datetime.fromtimestamp(record.start_time, UTC)
+def _this_run_loaded(context: dg.AssetCheckExecutionContext, suites: list[Suite]) -> bool:
+    """Whether this run materialised every table the suites check (not so in a checks-only run)."""
+    return all(
+        (event := context.instance.get_latest_materialization_event(key)) is not None
+        and event.run_id == context.run.run_id
+        for key in {_asset_key(suite) for suite in suites}
+    )
 
 
 def build_quality_checks() -> list[dg.AssetChecksDefinition]:

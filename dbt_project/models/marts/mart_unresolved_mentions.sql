@@ -17,8 +17,8 @@ linked as (
     select * from {{ ref('int_events__linked_securities') }}
 ),
 
-bars as (
-    select distinct security_id from {{ ref('int_prices__security_bars') }}
+priced as (  -- securities with at least one bar
+    select security_id from {{ ref('mart_price_coverage') }}
 ),
 
 companies_without_security as (
@@ -52,7 +52,7 @@ securities_without_prices as (
     from linked
     left join entity_securities
         on entity_securities.security_id = linked.security_id
-    where not exists (select 1 from bars where bars.security_id = linked.security_id)
+    where not exists (select 1 from priced where priced.security_id = linked.security_id)
     group by linked.security_id, entity_securities.current_ticker
 ),
 
