@@ -61,6 +61,19 @@ CREATE TABLE IF NOT EXISTS raw.exchange_sessions (
     PRIMARY KEY (calendar_code, session_date)
 );
 
+-- The security master as its source lists it (SEC company_tickers*.json): the latest snapshot of
+-- each source, replaced whole when a new one is loaded.
+CREATE TABLE IF NOT EXISTS raw.security_master (
+    source_name   VARCHAR NOT NULL,
+    cik           VARCHAR NOT NULL,   -- 10 digits, zero-padded
+    ticker        VARCHAR NOT NULL,
+    company_name  VARCHAR NOT NULL,   -- SEC's title, as written ("NVIDIA CORP")
+    exchange      VARCHAR,            -- Nasdaq, NYSE, OTC, CBOE... (null in company_tickers.json)
+    file_path     VARCHAR NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source_name, ticker)
+);
+
 CREATE TABLE IF NOT EXISTS audit.quarantine (
     source_type     VARCHAR NOT NULL,
     source_name     VARCHAR NOT NULL,
