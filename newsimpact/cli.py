@@ -8,13 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from newsimpact.config import ConfigError, Settings, load_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STALE = 0, 1, 2, 3
 _COMMANDS = {
-    "run": "ingest, build and check everything in the work file, then publish the serving file",
+    "run": "pull the latest day of every pulled source, then ingest, build and check everything "
+    "in the work file, then publish the serving file",
+    "backfill": "pull the days --from..--to of every dated source (and the undated ones), then "
+    "build and publish once",
     "check": "run the Great Expectations suites on the work file as it is",
     "status": "show the published build, its age, the kept builds and the last run's outcome",
     "rollback": "serve the previously published build again (or the one given with --to)",
@@ -31,9 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--config", default="newsimpact.toml", type=Path,
                              help="TOML config (default: ./newsimpact.toml)")
-        if name in ("run", "check"):
+        if name in ("run", "check", "backfill"):
             command.add_argument("--verbose", action="store_true",
                                  help="print dbt's log and Dagster's events instead of progress")
+        if name == "run":
+            command.add_argument("--offline", action="store_true",
+                                 help="pull nothing: build from what the landing zone holds")
+        if name == "backfill":
+            command.add_argument("--from", dest="first", required=True, type=_day,
+                                 metavar="YYYY-MM-DD")
+            command.add_argument("--to", dest="last", required=True, type=_day,
+                                 metavar="YYYY-MM-DD")
         if name in ("serve", "dev"):
             command.add_argument("--port", default=3000, type=int)
         if name == "rollback":
@@ -47,8 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"newsimpact: config error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     match args.command:
-        case "run" | "check":
-            return _execute(settings, args.command, args.verbose)
+        case "run":
+            days = None if args.offline else "latest"
+            return _execute(settings, "run", args.verbose, days)
+        case "check":
+            return _execute(settings, "check", args.verbose, None)
+        case "backfill":
+            if args.first > args.last:
+                print("newsimpact backfill: --from is after --to", file=sys.stderr)
+                return EXIT_CONFIG
+            return _execute(settings, "run", args.verbose, (args.first, args.last))
         case "status":
             from newsimpact.status import render_status
 
@@ -64,26 +84,50 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(args.command)
 
 
-def _execute(settings: Settings, command: str, verbose: bool) -> int:
+def _execute(
+    settings: Settings, command: str, verbose: bool, days: str | tuple[date, date] | None
+) -> int:
+    """Pull (`days`: "latest", a (first, last) range, or None for nothing), then build.
+
+    Exit 0: published; 1: nothing published (a gate or step failed); 3: published, but a
+    source failed to pull (its data is stale; the summary says which)."""
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
     from orchestration.dbt.project import prepare_dbt_project
-    from orchestration.definitions import PIPELINE_JOB, QUALITY_JOB, build_definitions
+    from orchestration.definitions import PIPELINE_JOB, PULL_JOB, QUALITY_JOB, build_definitions
+    from orchestration.pull.assets import partition_keys
 
     prepare_dbt_project()
-    job = build_definitions(settings, verbose=verbose).resolve_job_def(
-        PIPELINE_JOB if command == "run" else QUALITY_JOB
-    )
+    definitions = build_definitions(settings, verbose=verbose)
+    job = definitions.resolve_job_def(PIPELINE_JOB if command == "run" else QUALITY_JOB)
     loggers = {"console": {"config": {"log_level": "INFO"}}} if verbose else {"progress": {}}
+    run_config = {"loggers": loggers}
+    pulls = []
     with instance_for(settings) as instance:
         print(f"newsimpact {command}: {settings.config_path}", flush=True)
+        if days is not None and settings.pulled_sources:
+            pull_job = definitions.resolve_job_def(PULL_JOB)
+            for key in partition_keys(settings, days):
+                pulls.append(pull_job.execute_in_process(
+                    instance=instance, raise_on_error=False, run_config=run_config,
+                    partition_key=key,
+                ))
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"loggers": loggers}
+            instance=instance, raise_on_error=False, run_config=run_config
         )
     prune_logs(settings)
-    summary = RunSummary.collect(settings, result, publishes=command == "run")
+    summary = RunSummary.collect(settings, result, publishes=command == "run", pulls=pulls)
     print(summary.render())
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if not summary.succeeded:
+        return EXIT_FAILED
+    return EXIT_STALE if summary.failed_sources else EXIT_OK
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _rollback(settings: Settings, to: str | None) -> int:

@@ -12,16 +12,41 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-NEWS_SOURCE_TYPES = frozenset({"documents"})
-PRICE_SOURCE_TYPES = frozenset({"csv"})
+# Folder sources are read where they are; pulled sources are fetched into the landing zone first.
+NEWS_SOURCE_TYPES = frozenset({"documents", "feed", "gdelt_gkg"})
+PRICE_SOURCE_TYPES = frozenset({"csv", "yahoo", "stooq"})
+SECURITY_SOURCE_TYPES = frozenset({"sec_company_tickers"})
+# Pulled sources whose data is dated: they are partitioned by day (see `[pull] start_date`).
+DATED_SOURCE_TYPES = frozenset({"gdelt_gkg", "yahoo", "stooq"})
+# Keys each source type accepts besides `type` and `name`, and the defaults of its options.
+SOURCE_KEYS: dict[str, frozenset[str]] = {
+    "documents": frozenset({"path"}),
+    "csv": frozenset({"path"}),
+    "feed": frozenset({"urls", "headers_env"}),
+    "gdelt_gkg": frozenset({"base_url", "require_company", "headers_env"}),
+    "yahoo": frozenset({"base_url", "tickers", "overlap_days", "headers_env"}),
+    "stooq": frozenset({"base_url", "tickers", "overlap_days", "headers_env"}),
+    "sec_company_tickers": frozenset({"url", "path", "user_agent_env", "headers_env"}),
+}
+DEFAULT_BASE_URLS = {
+    "gdelt_gkg": "http://data.gdeltproject.org/gdeltv2/",
+    "yahoo": "https://query1.finance.yahoo.com",
+    "stooq": "https://stooq.com",
+    "sec_company_tickers": "https://www.sec.gov/files/company_tickers_exchange.json",
+}
+# SEC asks every client to name itself with a contact ("Sample Company admin@example.com").
+DEFAULT_SEC_USER_AGENT_ENV = "NEWSIMPACT_SEC_USER_AGENT"
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A ticker as the price files name it (after upper-casing): it is rendered into SQL, so no quotes.
 TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,14}$")
 # Bounds of any window, in sessions from day 0 (about 20 years): the calendar built around the
 # data reaches this far, so a larger bound would overflow the dates it computes.
 MAX_WINDOW_SESSIONS = 5000
+SOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._\[\]-]{1,60}$")  # also a landing folder name
 DUCKDB_MAGIC = b"DUCK"  # at byte offset 8 of every DuckDB database file
 
 
@@ -38,7 +63,36 @@ class ConfigError(ValueError):
 class SourceConfig:
     name: str  # unique label, used in audit tables; `news[0]` unless the entry sets `name`
     type: str
-    path: Path  # absolute
+    path: Path | None = None  # absolute: a folder (documents, csv) or a file (sec_company_tickers)
+    url: str | None = None  # a pulled source's base URL (or the SEC file's URL)
+    urls: tuple[str, ...] = ()  # feed URLs
+    tickers: tuple[str, ...] = ()  # yahoo / stooq
+    overlap_days: int = 5  # yahoo / stooq: sessions re-fetched before the last one stored
+    require_company: bool = True  # gdelt_gkg: keep only records naming a known company
+    # HTTP header -> name of the environment variable holding its value (secrets stay out of
+    # the config, the logs and the warehouse)
+    headers_env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pulled(self) -> bool:
+        """Fetched over HTTP into the landing zone (a `sec_company_tickers` file path is not)."""
+        return self.path is None
+
+    @property
+    def dated(self) -> bool:
+        return self.type in DATED_SOURCE_TYPES
+
+
+@dataclass(frozen=True)
+class PullConfig:
+    """How pulled sources are fetched: partitions, politeness, retries."""
+
+    start_date: date = date(2026, 1, 1)  # first daily partition of dated sources
+    timeout_seconds: float = 30.0
+    attempts: int = 4  # tries per request for transient failures (backoff with jitter)
+    min_interval_seconds: float = 1.0  # per host
+    step_retries: int = 2  # Dagster retries of a source's asset after it failed
+    retry_delay_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -94,6 +148,8 @@ class Settings:
     warehouse_path: Path  # the serving file BI tools open; only ever replaced whole, by publish
     news_sources: tuple[SourceConfig, ...]
     price_sources: tuple[SourceConfig, ...]
+    security_sources: tuple[SourceConfig, ...] = ()
+    pull: PullConfig = field(default_factory=PullConfig)
     event_study: EventStudyConfig = field(default_factory=EventStudyConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     keep_builds: int = 3  # published builds kept for `newsimpact rollback`
@@ -113,6 +169,19 @@ class Settings:
     def builds_dir(self) -> Path:
         """The last `keep_builds` published serving files, newest last by name."""
         return self.state_dir / "builds"
+
+    @property
+    def landing_dir(self) -> Path:
+        """Every payload pulled, as received: `<source>/<partition>/...` (ingestion.landing)."""
+        return self.state_dir / "landing"
+
+    @property
+    def all_sources(self) -> tuple[SourceConfig, ...]:
+        return self.news_sources + self.price_sources + self.security_sources
+
+    @property
+    def pulled_sources(self) -> tuple[SourceConfig, ...]:
+        return tuple(source for source in self.all_sources if source.pulled)
 
     @property
     def logs_dir(self) -> Path:
@@ -145,7 +214,7 @@ def load_settings(config_path: str | Path) -> Settings:
 
 def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     reader = _Reader(path)
-    reader.only_keys(raw, "", {"warehouse", "sources", "event_study", "schedule"})
+    reader.only_keys(raw, "", {"warehouse", "sources", "event_study", "schedule", "pull"})
 
     warehouse = reader.table(raw, "warehouse")
     reader.only_keys(warehouse, "warehouse", {"path", "keep_builds"})
@@ -158,10 +227,11 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         raise ConfigError(path, "warehouse.keep_builds", "must be between 1 and 100")
 
     sources = reader.table(raw, "sources")
-    reader.only_keys(sources, "sources", {"news", "prices"})
+    reader.only_keys(sources, "sources", {"news", "prices", "securities"})
     news = reader.sources(sources, "news", NEWS_SOURCE_TYPES, ("documents", "samples/news"))
     prices = reader.sources(sources, "prices", PRICE_SOURCE_TYPES, ("csv", "samples/prices"))
-    names = [source.name for source in news + prices]
+    securities = reader.sources(sources, "securities", SECURITY_SOURCE_TYPES, None)
+    names = [source.name for source in news + prices + securities]
     if len(set(names)) != len(names):
         raise ConfigError(path, "sources", f"source names must be unique, got {names}")
 
@@ -224,6 +294,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     )
     _check_calendar(path, event_study.calendar)
 
+    pull = _parse_pull(reader, reader.table(raw, "pull"))
+
     schedule = reader.table(raw, "schedule")
     reader.only_keys(schedule, "schedule", {"cron", "timezone"})
     cron = reader.string(schedule, "schedule", "cron", ScheduleConfig.cron)
@@ -234,10 +306,32 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         warehouse_path=warehouse_path,
         news_sources=news,
         price_sources=prices,
+        security_sources=securities,
+        pull=pull,
         event_study=event_study,
         keep_builds=keep_builds,
         schedule=ScheduleConfig(cron=cron, timezone=timezone),
     )
+
+
+def _parse_pull(reader: _Reader, pull: dict[str, Any]) -> PullConfig:
+    defaults = PullConfig()
+    reader.only_keys(pull, "pull", {field.name for field in dataclasses.fields(PullConfig)})
+    start = pull.get("start_date", defaults.start_date)
+    if not isinstance(start, date) or isinstance(start, datetime):
+        raise reader.fail("pull.start_date", "must be a date (YYYY-MM-DD, unquoted)")
+    numbers = {}
+    for name, low, high in (
+        ("timeout_seconds", 0.1, 600), ("attempts", 1, 20), ("min_interval_seconds", 0, 3600),
+        ("step_retries", 0, 10), ("retry_delay_seconds", 0, 3600),
+    ):
+        value = pull.get(name, getattr(defaults, name))
+        if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+            raise reader.fail(f"pull.{name}", f"must be a number from {low} to {high}")
+        if isinstance(getattr(defaults, name), int) and not isinstance(value, int):
+            raise reader.fail(f"pull.{name}", "must be an integer")
+        numbers[name] = value
+    return PullConfig(start_date=start, **numbers)
 
 
 def _check_bounds(path: Path, key: str, window: tuple[int, int]) -> None:
@@ -348,24 +442,93 @@ class _Reader:
         sources: dict[str, Any],
         kind: str,
         allowed_types: frozenset[str],
-        default: tuple[str, str],
+        default: tuple[str, str] | None,
     ) -> tuple[SourceConfig, ...]:
-        entries = sources.get(kind, [{"type": default[0], "path": default[1]}])
+        fallback = [] if default is None else [{"type": default[0], "path": default[1]}]
+        entries = sources.get(kind, fallback)
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise self.fail(f"sources.{kind}", "must be an array of tables ([[sources.%s]])" % kind)
-        parsed = []
-        for index, entry in enumerate(entries):
-            where = f"sources.{kind}[{index}]"
-            self.only_keys(entry, where, {"type", "path", "name"})
-            source_type = self.string(entry, where, "type", "")
-            if source_type not in allowed_types:
-                raise self.fail(
-                    f"{where}.type",
-                    f"unknown source type {source_type!r}; supported: {', '.join(sorted(allowed_types))}",
-                )
+        return tuple(
+            self.source(entry, f"sources.{kind}[{index}]", f"{kind}[{index}]", allowed_types)
+            for index, entry in enumerate(entries)
+        )
+
+    def source(
+        self, entry: dict[str, Any], where: str, default_name: str, allowed_types: frozenset[str]
+    ) -> SourceConfig:
+        source_type = self.string(entry, where, "type", "")
+        if source_type not in allowed_types:
+            raise self.fail(
+                f"{where}.type",
+                f"unknown source type {source_type!r}; supported: {', '.join(sorted(allowed_types))}",
+            )
+        self.only_keys(entry, where, {"type", "name", *SOURCE_KEYS[source_type]})
+        name = self.string(entry, where, "name", default_name)
+        if not SOURCE_NAME_PATTERN.match(name):
+            raise self.fail(f"{where}.name", f"{name!r}: letters, digits and . _ - [ ] only, at most 60")
+        options: dict[str, Any] = {"name": name, "type": source_type}
+        if source_type in ("documents", "csv"):
             folder = self.resolve(self.string(entry, where, "path", ""))
             if not folder.is_dir():
                 raise self.fail(f"{where}.path", f"folder not found: {folder}")
-            name = self.string(entry, where, "name", f"{kind}[{index}]")
-            parsed.append(SourceConfig(name=name, type=source_type, path=folder))
-        return tuple(parsed)
+            options["path"] = folder
+        elif source_type == "sec_company_tickers" and "path" in entry:
+            if "url" in entry:
+                raise self.fail(f"{where}.path", "give either path (a local file) or url, not both")
+            file = self.resolve(self.string(entry, where, "path", ""))
+            if not file.is_file():
+                raise self.fail(f"{where}.path", f"file not found: {file}")
+            options["path"] = file
+        elif source_type == "feed":
+            urls = entry.get("urls")
+            if not isinstance(urls, list) or not urls:
+                raise self.fail(f"{where}.urls", "must be a non-empty list of http(s) URLs")
+            options["urls"] = tuple(
+                self.http_url(url, f"{where}.urls[{index}]") for index, url in enumerate(urls)
+            )
+        else:
+            key = "url" if source_type == "sec_company_tickers" else "base_url"
+            options["url"] = self.http_url(
+                entry.get(key, DEFAULT_BASE_URLS[source_type]), f"{where}.{key}"
+            )
+        if source_type in ("yahoo", "stooq"):
+            tickers = entry.get("tickers")
+            if not isinstance(tickers, list) or not tickers or not all(
+                isinstance(t, str) and TICKER_PATTERN.match(t.upper()) for t in tickers
+            ):
+                raise self.fail(f"{where}.tickers", "must be a non-empty list of tickers")
+            options["tickers"] = tuple(dict.fromkeys(t.upper() for t in tickers))
+            options["overlap_days"] = self.integer(entry, where, "overlap_days", 5)
+            if not 0 <= options["overlap_days"] <= 60:
+                raise self.fail(f"{where}.overlap_days", "must be between 0 and 60")
+        if source_type == "gdelt_gkg":
+            require = entry.get("require_company", True)
+            if not isinstance(require, bool):
+                raise self.fail(f"{where}.require_company", "must be true or false")
+            options["require_company"] = require
+        headers = dict(self.headers_env(entry.get("headers_env", {}), f"{where}.headers_env"))
+        if source_type == "sec_company_tickers" and "path" not in options:
+            variable = entry.get("user_agent_env", DEFAULT_SEC_USER_AGENT_ENV)
+            headers["User-Agent"] = self.env_name(variable, f"{where}.user_agent_env")
+        options["headers_env"] = tuple(sorted(headers.items()))
+        return SourceConfig(**options)
+
+    def http_url(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+            raise self.fail(key, f"not an http(s) URL: {value!r}")
+        return value
+
+    def env_name(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not ENV_NAME_PATTERN.match(value):
+            raise self.fail(key, "must name an environment variable (letters, digits, _)")
+        return value
+
+    def headers_env(self, value: Any, key: str) -> list[tuple[str, str]]:
+        """`{ "X-Api-Key" = "PROVIDER_API_KEY" }`: header names and the variables holding them."""
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table of header name = environment variable name")
+        for header, variable in value.items():
+            if not re.match(r"^[A-Za-z0-9-]{1,64}$", header):
+                raise self.fail(key, f"not an HTTP header name: {header!r}")
+            self.env_name(variable, f"{key}.{header}")
+        return sorted(value.items())

@@ -39,6 +39,24 @@ class RunCounts:
     skipped_files: int
     removed_files: int = 0  # no longer in the source folder: their rows were deleted
     removed_records: int = 0
+    source_type: str = ""
+    duplicates: int = 0  # of `quarantined`: already loaded from another file or source
+    unchanged_records: int = 0  # pulled items seen again unchanged: not records
+    filtered_records: int = 0  # GKG records naming no company of the security master
+
+
+@dataclass(frozen=True)
+class PullCounts:
+    """What one pull run fetched for a source (summed over the run's day partitions)."""
+
+    source_name: str
+    fetched: int
+    new: int
+    unchanged: int
+    missing: int
+    failed: int
+    errors: tuple[str, ...] = ()
+    last_success: datetime | None = None  # newest payload in the landing zone
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class RunSummary:
     failed_steps: list[str]
     published_build: str | None  # the build this run published, if it did
     this_run: list[RunCounts] = field(default_factory=list)
+    pulled: list[PullCounts] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
     served: dict[str, object] | None = None  # marts.build_info of the serving file
     sources: list[SourceCounts] = field(default_factory=list)  # its audit.ingested_files
@@ -69,7 +88,12 @@ class RunSummary:
 
     @classmethod
     def collect(
-        cls, settings: Settings, result: dg.ExecuteInProcessResult, *, publishes: bool
+        cls,
+        settings: Settings,
+        result: dg.ExecuteInProcessResult,
+        *,
+        publishes: bool,
+        pulls: list[dg.ExecuteInProcessResult] = (),
     ) -> RunSummary:
         published = [
             materialization.metadata["build_id"].value
@@ -92,6 +116,7 @@ class RunSummary:
             ),
             published_build=published[0] if published else None,
             this_run=_run_counts(result),
+            pulled=_pull_counts(settings, pulls),
             checks=[
                 CheckOutcome(
                     asset="/".join(evaluation.asset_key.path),
@@ -123,6 +148,10 @@ class RunSummary:
         return [check for check in self.checks if check.blocking and not check.passed]
 
     @property
+    def failed_sources(self) -> list[PullCounts]:
+        return [pull for pull in self.pulled if pull.failed]
+
+    @property
     def succeeded(self) -> bool:
         return self.run_succeeded and not self.failed_blocking_checks and not self.failed_steps
 
@@ -130,15 +159,32 @@ class RunSummary:
         lines = ["", f"newsimpact {self.command} {self.run_id}: {self._headline()}"]
         if self.command == "run" and not self.succeeded:
             lines.append(f"  {self._served_line('BI users still see')}")
+        if self.pulled:
+            lines += ["", "Pulled by this run          fetched       new  unchanged  missing  failed"]
+            lines += [
+                f"  {pull.source_name:<22} {pull.fetched:>9} {pull.new:>9} {pull.unchanged:>10} "
+                f"{pull.missing:>8} {pull.failed:>7}"
+                for pull in self.pulled
+            ]
+            for pull in self.failed_sources:
+                stale = (f"stale since its last successful pull, {age(pull.last_success)}"
+                         if pull.last_success else "nothing pulled from it yet")
+                lines.append(f"  FAILED {pull.source_name}: {pull.errors[0] if pull.errors else ''}")
+                lines.append(f"    {pull.source_name} is {stale}; the other sources were "
+                             "built and published")
         if self.this_run:
             lines += [
                 "",
-                "Ingested by this run        read    loaded  quarantined  unchanged files"
-                "  removed files (records)",
+                "Ingested by this run        read    loaded  quarantined (duplicate)"
+                "  unchanged files (records)  removed files (records)",
             ]
             lines += [
                 f"  {run.source_name:<22} {run.read:>6} {run.loaded:>9} {run.quarantined:>12} "
-                f"{run.skipped_files:>16} {run.removed_files:>14} ({run.removed_records})"
+                f"{'(' + str(run.duplicates) + ')':>11} {run.skipped_files:>16} "
+                f"{'(' + str(run.unchanged_records) + ')':>10} {run.removed_files:>14} "
+                f"({run.removed_records})"
+                + (f"  {run.filtered_records} GKG records named no known company"
+                   if run.filtered_records else "")
                 for run in self.this_run
             ]
         passed = sum(check.passed for check in self.checks)
@@ -213,6 +259,56 @@ def _run_counts(result: dg.ExecuteInProcessResult) -> list[RunCounts]:
             continue  # news_annotations repeats the news_documents counts
         counts += [RunCounts(name, **values) for name, values in sources.value.items()]
     return sorted(counts, key=lambda run: run.source_name)
+
+
+def _pull_counts(
+    settings: Settings, pulls: list[dg.ExecuteInProcessResult]
+) -> list[PullCounts]:
+    """Per pulled source, summed over the pull runs: from each landing asset's success or
+    failure metadata (a failed asset reports its counts in its dg.Failure)."""
+    from ingestion.landing import landed_payloads
+    from orchestration.pull.assets import landing_key
+
+    sources_by_step = {
+        landing_key(source.name).to_python_identifier(): source.name
+        for source in settings.pulled_sources
+    }
+    totals: dict[str, dict[str, int]] = {}
+    errors: dict[str, list[str]] = {}
+    for result in pulls:
+        for event in result.all_events:
+            if event.is_step_materialization:
+                data = event.step_materialization_data.materialization
+                name = sources_by_step.get(data.asset_key.to_python_identifier(), "")
+                metadata = data.metadata
+            elif event.is_step_failure and event.step_failure_data.user_failure_data:
+                failure = event.step_failure_data
+                name = sources_by_step.get(event.step_key, event.step_key)
+                metadata = failure.user_failure_data.metadata
+                errors.setdefault(name, []).append(_user_error(failure.error))
+            elif event.is_step_failure:  # not a dg.Failure: an exception, nothing fetched
+                name = sources_by_step.get(event.step_key, event.step_key)
+                metadata = {"failed": dg.MetadataValue.int(1)}
+                errors.setdefault(name, []).append(_user_error(event.step_failure_data.error))
+            else:
+                continue
+            counts = totals.setdefault(name, {})
+            for key in ("fetched", "new", "unchanged", "missing", "failed"):
+                value = metadata.get(key)
+                counts[key] = counts.get(key, 0) + (int(value.value) if value is not None else 0)
+    summaries = []
+    for source in settings.pulled_sources:
+        if source.name not in totals:
+            continue
+        payloads = landed_payloads(settings.landing_dir / source.name)
+        summaries.append(PullCounts(
+            source.name,
+            **{key: totals[source.name].get(key, 0)
+               for key in ("fetched", "new", "unchanged", "missing", "failed")},
+            errors=tuple(errors.get(source.name, ())),
+            last_success=max((p.fetched_at for p in payloads), default=None),
+        ))
+    return summaries
 
 
 def _failure_text(evaluation: dg.AssetCheckEvaluation) -> str:

@@ -17,12 +17,15 @@ from newsimpact.config import Settings, load_settings
 from newsimpact.progress import progress_logger
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import dbt_resource
-from orchestration.ingestion.assets import raw_exchange_sessions, raw_news, raw_prices
+from orchestration.ingestion.assets import build_ingestion_assets
 from orchestration.publish.assets import build_publish_asset
+from orchestration.pull.assets import build_pull_asset, daily_partitions
+from orchestration.pull.sensors import build_after_pull_sensor, documents_sensor
 from orchestration.quality.checks import build_quality_checks
 from orchestration.resources import NewsimpactResource
 
 PIPELINE_JOB = "newsimpact_pipeline"
+PULL_JOB = "newsimpact_pull"
 QUALITY_JOB = "newsimpact_quality_checks"
 NIGHTLY_SCHEDULE = "newsimpact_nightly"
 
@@ -31,10 +34,11 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
     quality_checks = build_quality_checks()
     dbt_assets = build_dbt_assets()
     marts = [key for key in dbt_assets.keys if key.path[0] == "marts"]
+    pull_assets = [build_pull_asset(settings, source) for source in settings.pulled_sources]
     # One step at a time: DuckDB allows a single writer, and dbt runs as its own process.
     pipeline = dg.define_asset_job(
         PIPELINE_JOB,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
         description="Ingest news and prices, build every dbt model in the work file, run every "
         "check, then publish the serving file.",
         executor_def=dg.in_process_executor,
@@ -45,21 +49,39 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         description="Great Expectations suites over the work file as it is, without rebuilding it.",
         executor_def=dg.in_process_executor,
     )
+    # The nightly's events are in the UI; `newsimpact serve`'s console stays quiet.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    jobs = [pipeline, checks_only]
+    sensors = [documents_sensor(settings, pipeline, quiet)]
+    if pull_assets:
+        # Each source fails alone: the pipeline runs after the pull job whatever its outcome.
+        pull = dg.define_asset_job(
+            PULL_JOB,
+            selection=dg.AssetSelection.groups("landing"),
+            partitions_def=daily_partitions(settings),
+            description="Fetch every pulled source into the landing zone (dated sources: the "
+            "run's day partitions).",
+            executor_def=dg.in_process_executor,
+        )
+        jobs.append(pull)
+        sensors.append(build_after_pull_sensor(pull, pipeline, quiet))
+        nightly = _pull_schedule(settings, pull, quiet)
+    else:
+        nightly = dg.ScheduleDefinition(
+            name=NIGHTLY_SCHEDULE,
+            job=pipeline,
+            cron_schedule=settings.schedule.cron,
+            execution_timezone=settings.schedule.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            run_config=quiet,
+        )
     return dg.Definitions(
-        assets=[raw_news, raw_prices, raw_exchange_sessions, dbt_assets, build_publish_asset(marts)],
+        assets=[*pull_assets, *build_ingestion_assets(settings), dbt_assets,
+                build_publish_asset(marts)],
         asset_checks=quality_checks,
-        jobs=[pipeline, checks_only],
-        schedules=[
-            dg.ScheduleDefinition(
-                name=NIGHTLY_SCHEDULE,
-                job=pipeline,
-                cron_schedule=settings.schedule.cron,
-                execution_timezone=settings.schedule.timezone,
-                default_status=dg.DefaultScheduleStatus.RUNNING,
-                # The nightly's events are in the UI; `newsimpact serve`'s console stays quiet.
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
-        ],
+        jobs=jobs,
+        schedules=[nightly],
+        sensors=sensors,
         resources={
             "newsimpact": NewsimpactResource(config_path=str(settings.config_path), verbose=verbose),
             "dbt": dbt_resource(settings),
@@ -68,6 +90,28 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         # The CLI selects `progress` (or `console` with --verbose) in its run config.
         loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )
+
+
+def _pull_schedule(
+    settings: Settings, pull: dg.UnresolvedAssetJobDefinition, run_config: dict
+) -> dg.ScheduleDefinition:
+    """At the configured cron: pull the latest complete day (and the undated sources)."""
+    partitions = daily_partitions(settings)
+
+    @dg.schedule(
+        name=NIGHTLY_SCHEDULE,
+        job=pull,
+        cron_schedule=settings.schedule.cron,
+        execution_timezone=settings.schedule.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def nightly(context: dg.ScheduleEvaluationContext):
+        key = partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        if key is None:
+            return dg.SkipReason(f"no complete day since [pull] start_date {settings.pull.start_date}")
+        return dg.RunRequest(run_key=key, partition_key=key, run_config=run_config)
+
+    return nightly
 
 
 def config_path_from_environment() -> Path:

@@ -69,18 +69,22 @@ class LoadResult:
     removed_records: int = 0  # records_read of the removed files (their rows and quarantine rows)
 
 
-def manifest_hashes(con: duckdb.DuckDBPyConnection, source_name: str) -> dict[str, str]:
+def manifest_hashes(
+    con: duckdb.DuckDBPyConnection, source_name: str, version: str | None = None
+) -> dict[str, str]:
     """file_path -> content_hash of the files already loaded: the readers' `skip_hashes`.
 
-    Files read by another reader version, or flagged `needs_reread`, are left out: read again."""
+    Files read by another reader version (`version`, default that of the file's source type in
+    `PARSER_VERSIONS`), or flagged `needs_reread`, are left out: read again."""
     ensure_schema(con)
+    current, params = _current_version(version)
     rows = con.execute(
         f"""
         SELECT file_path, content_hash FROM audit.ingested_files
         WHERE source_name = $source AND NOT coalesce(needs_reread, false)
-          AND parser_version IS NOT DISTINCT FROM {_CURRENT_VERSION}
+          AND parser_version IS NOT DISTINCT FROM {current}
         """,
-        {"source": source_name, **_VERSION_PARAMS},
+        {"source": source_name, **params},
     ).fetchall()
     return dict(rows)
 
@@ -91,13 +95,20 @@ def load_news(
     *,
     now: datetime | None = None,
     modified_at: Mapping[str, datetime] | None = None,
+    source_type: str = DOCUMENTS_SOURCE_TYPE,
+    version: str | None = None,
 ) -> LoadResult:
     """Merge a news batch and reconcile the source with the files it lists.
 
     `modified_at` (file_path -> mtime) decides which of two files of the source holding the same
     document id wins (the newer; without mtimes, the lower path). A document id already loaded
     from another source is quarantined as a duplicate."""
-    params = {"source": batch.source_name, "now": now or datetime.now(UTC)}
+    params = {
+        "source": batch.source_name,
+        "now": now or datetime.now(UTC),
+        "source_type": source_type,
+        "version": version or PARSER_VERSIONS[source_type],
+    }
     frames = {
         "_incoming_files": batch.files,
         "_incoming_documents": batch.documents,
@@ -107,9 +118,9 @@ def load_news(
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
-        _stage_changed_files(con, DOCUMENTS_SOURCE_TYPE)
-        _stage_removed_files(con, DOCUMENTS_SOURCE_TYPE, "raw.news_documents", params)
-        _snapshot_keys(con, DOCUMENTS_SOURCE_TYPE, "_load_old_keys", "_load_replaced_files", params)
+        _stage_changed_files(con, params)
+        _stage_removed_files(con, "raw.news_documents", params)
+        _snapshot_keys(con, "raw.news_documents", "_load_old_keys", "_load_replaced_files", params)
         _execute_all(
             con,
             """
@@ -124,7 +135,7 @@ def load_news(
             """,
             params,
         )
-        _replace_quarantine(con, DOCUMENTS_SOURCE_TYPE, params)
+        _replace_quarantine(con, params)
         # Rows of this batch's files are gone, so any remaining row with the id is another file's.
         _execute_all(
             con,
@@ -153,7 +164,7 @@ def load_news(
             SELECT existing_source, existing_path FROM _load_document_conflicts WHERE incoming_wins;
 
             INSERT INTO audit.quarantine BY NAME
-            SELECT 'documents' AS source_type, existing_source AS source_name,
+            SELECT $source_type AS source_type, existing_source AS source_name,
                    existing_path AS file_path, NULL AS row_number, document_id AS record_key,
                    printf('superseded by %s: document id ''%s'' is in both files of this source and that one is newer (or as new, with a lower path)',
                           file_path, document_id) AS reason,
@@ -168,7 +179,7 @@ def load_news(
             );
 
             INSERT INTO audit.quarantine BY NAME
-            SELECT 'documents' AS source_type, $source AS source_name, file_path,
+            SELECT $source_type AS source_type, $source AS source_name, file_path,
                    NULL AS row_number, document_id AS record_key,
                    CASE WHEN existing_source = $source
                         THEN printf('superseded by %s: document id ''%s'' is in both files of this source and that one is newer (or as new, with a lower path)',
@@ -200,9 +211,9 @@ def load_news(
             """,
             params,
         )
-        _update_manifest(con, DOCUMENTS_SOURCE_TYPE, "raw.news_documents", params)
-        _snapshot_keys(con, DOCUMENTS_SOURCE_TYPE, "_load_new_keys", "_load_changed_files", params)
-        _flag_dependent_files(con, DOCUMENTS_SOURCE_TYPE, params)
+        _update_manifest(con, "raw.news_documents", params)
+        _snapshot_keys(con, "raw.news_documents", "_load_new_keys", "_load_changed_files", params)
+        _flag_dependent_files(con, params)
         # The reader quarantines the later of two files of the batch holding the same id; re-read
         # alone, that file meets the loaded one here and the newer of the two wins.
         _execute_all(
@@ -228,11 +239,18 @@ def load_prices(
     *,
     now: datetime | None = None,
     modified_at: Mapping[str, datetime] | None = None,
+    source_type: str = CSV_SOURCE_TYPE,
+    version: str | None = None,
 ) -> LoadResult:
     """Merge a price batch and reconcile the source with the files it lists. A ticker+date
     already loaded from another file quarantines the new row: as a duplicate when its values are
     identical, as a conflict when they differ."""
-    params = {"source": batch.source_name, "now": now or datetime.now(UTC)}
+    params = {
+        "source": batch.source_name,
+        "now": now or datetime.now(UTC),
+        "source_type": source_type,
+        "version": version or PARSER_VERSIONS[source_type],
+    }
     frames = {
         "_incoming_files": batch.files,
         "_incoming_prices": batch.prices,
@@ -241,9 +259,9 @@ def load_prices(
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
-        _stage_changed_files(con, CSV_SOURCE_TYPE)
-        _stage_removed_files(con, CSV_SOURCE_TYPE, "raw.prices_daily", params)
-        _snapshot_keys(con, CSV_SOURCE_TYPE, "_load_old_keys", "_load_replaced_files", params)
+        _stage_changed_files(con, params)
+        _stage_removed_files(con, "raw.prices_daily", params)
+        _snapshot_keys(con, "raw.prices_daily", "_load_old_keys", "_load_replaced_files", params)
         _execute_all(
             con,
             """
@@ -253,7 +271,7 @@ def load_prices(
             """,
             params,
         )
-        _replace_quarantine(con, CSV_SOURCE_TYPE, params)
+        _replace_quarantine(con, params)
         _execute_all(
             con,
             """
@@ -267,7 +285,7 @@ def load_prices(
             WHERE p.file_path IN (SELECT file_path FROM _load_changed_files);
 
             INSERT INTO audit.quarantine BY NAME
-            SELECT 'csv' AS source_type, $source AS source_name, file_path, row_number,
+            SELECT $source_type AS source_type, $source AS source_name, file_path, row_number,
                    ticker || '@' || strftime(session_date, '%Y-%m-%d') AS record_key,
                    CASE WHEN is_identical
                         THEN printf('duplicate of %s row %d', existing_path, existing_row)
@@ -287,24 +305,27 @@ def load_prices(
             """,
             params,
         )
-        _update_manifest(con, CSV_SOURCE_TYPE, "raw.prices_daily", params)
-        _snapshot_keys(con, CSV_SOURCE_TYPE, "_load_new_keys", "_load_changed_files", params)
-        _flag_dependent_files(con, CSV_SOURCE_TYPE, params)
+        _update_manifest(con, "raw.prices_daily", params)
+        _snapshot_keys(con, "raw.prices_daily", "_load_new_keys", "_load_changed_files", params)
+        _flag_dependent_files(con, params)
         return _result(con, len(batch.skipped_files) + batch.files.height)
 
 
-def files_needing_reread(con: duckdb.DuckDBPyConnection, source_name: str) -> int:
+def files_needing_reread(
+    con: duckdb.DuckDBPyConnection, source_name: str, version: str | None = None
+) -> int:
     """Files of the source that the next read re-reads although unchanged (flagged, or read by
     another reader version): the ingestion asset reads again while this is above 0."""
     ensure_schema(con)
+    current, params = _current_version(version)
     (count,) = con.execute(
         f"""
         SELECT count(*) FROM audit.ingested_files
         WHERE source_name = $source
           AND (coalesce(needs_reread, false)
-               OR parser_version IS DISTINCT FROM {_CURRENT_VERSION})
+               OR parser_version IS DISTINCT FROM {current})
         """,
-        {"source": source_name, **_VERSION_PARAMS},
+        {"source": source_name, **params},
     ).fetchone()
     return int(count)
 
@@ -375,14 +396,17 @@ def _execute_all(
         con.execute(statement, {name: value for name, value in params.items() if name in used})
 
 
-_VERSION_PARAMS = {
-    "documents_version": PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
-    "csv_version": PARSER_VERSIONS[CSV_SOURCE_TYPE],
-}
-_CURRENT_VERSION = (
-    f"(CASE source_type WHEN '{DOCUMENTS_SOURCE_TYPE}' THEN $documents_version "
-    f"WHEN '{CSV_SOURCE_TYPE}' THEN $csv_version END)"
-)
+def _current_version(version: str | None) -> tuple[str, dict[str, str]]:
+    """SQL for the current reader version of a manifest row, and its parameters: `version` when
+    the caller knows it (a reader whose version depends on its inputs), else by source type."""
+    if version is not None:
+        return "$version", {"version": version}
+    params = {f"version_{index}": value for index, value in enumerate(PARSER_VERSIONS.values())}
+    cases = " ".join(
+        f"WHEN '{source_type}' THEN $version_{index}"
+        for index, source_type in enumerate(PARSER_VERSIONS)
+    )
+    return f"(CASE source_type {cases} END)", params
 
 LISTING_SCHEMA: dict[str, pl.DataType] = {
     "file_path": pl.String(),
@@ -404,7 +428,7 @@ def _listing_frames(
     return {"_incoming_present": frame}
 
 
-def _stage_changed_files(con: duckdb.DuckDBPyConnection, source_type: str) -> None:
+def _stage_changed_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> None:
     """`_load_changed_files`: the batch's files that are new or changed since the manifest (other
     content, another reader version, or flagged for re-reading), with their mtime and whether
     their content (or reader version) changed, as opposed to a mere re-read."""
@@ -431,13 +455,12 @@ def _stage_changed_files(con: duckdb.DuckDBPyConnection, source_type: str) -> No
               AND NOT coalesce(m.needs_reread, false)
         );
         """,
-        {"version": PARSER_VERSIONS[source_type]},
+        params,
     )
 
 
 def _stage_removed_files(
     con: duckdb.DuckDBPyConnection,
-    source_type: str,
     loaded_table: str,
     params: Mapping[str, object],
 ) -> None:
@@ -470,26 +493,26 @@ def _stage_removed_files(
         UNION
         SELECT file_path FROM _load_changed_files;
         """,
-        {**params, "source_type": source_type},
+        params,
     )
 
 
 _KEY_OF_LOADED_ROW = {
-    DOCUMENTS_SOURCE_TYPE: ("raw.news_documents", "document_id"),
-    CSV_SOURCE_TYPE: ("raw.prices_daily", "ticker || '@' || strftime(session_date, '%Y-%m-%d')"),
+    "raw.news_documents": "document_id",
+    "raw.prices_daily": "ticker || '@' || strftime(session_date, '%Y-%m-%d')",
 }
 
 
 def _snapshot_keys(
     con: duckdb.DuckDBPyConnection,
-    source_type: str,
+    loaded_table: str,
     table: str,
     files_table: str,
     params: Mapping[str, object],
 ) -> None:
     """`table`: (file_path, record_key, loaded) of the source's files in `files_table`: their
     loaded rows and their quarantine rows that name a key."""
-    loaded_table, key = _KEY_OF_LOADED_ROW[source_type]
+    key = _KEY_OF_LOADED_ROW[loaded_table]
     _execute_all(
         con,
         f"""
@@ -502,13 +525,11 @@ def _snapshot_keys(
           AND file_path IN (SELECT file_path FROM {files_table})
           AND record_key IS NOT NULL;
         """,
-        {**params, "source_type": source_type},
+        params,
     )
 
 
-def _flag_dependent_files(
-    con: duckdb.DuckDBPyConnection, source_type: str, params: Mapping[str, object]
-) -> None:
+def _flag_dependent_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> None:
     """Flag for re-reading every other file (of any source of the type) with a quarantine row for
     a key this load touched: its duplicate verdict may have depended on a replaced file. Files
     this load itself just decided on (`_load_superseded_files`: documents superseded by a newer
@@ -553,13 +574,11 @@ def _flag_dependent_files(
                 AND q.record_key IN (SELECT record_key FROM _load_touched_keys)
           );
         """,
-        {**params, "source_type": source_type},
+        params,
     )
 
 
-def _replace_quarantine(
-    con: duckdb.DuckDBPyConnection, source_type: str, params: Mapping[str, object]
-) -> None:
+def _replace_quarantine(con: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> None:
     _execute_all(
         con,
         """
@@ -572,13 +591,12 @@ def _replace_quarantine(
         FROM _incoming_quarantine q
         WHERE q.file_path IN (SELECT file_path FROM _load_changed_files);
         """,
-        {**params, "source_type": source_type},
+        params,
     )
 
 
 def _update_manifest(
     con: duckdb.DuckDBPyConnection,
-    source_type: str,
     loaded_table: str,
     params: Mapping[str, object],
 ) -> None:
@@ -605,7 +623,7 @@ def _update_manifest(
                                      AND q.file_path = m.file_path)
         WHERE m.source_name = $source;
         """,
-        {**params, "source_type": source_type, "version": PARSER_VERSIONS[source_type]},
+        params,
     )
 
 
@@ -652,3 +670,97 @@ def data_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     if first is None:
         raise ValueError("no price bar and no dated news document loaded: nothing to align to")
     return first, last
+
+
+SECURITY_MASTER_SOURCE_TYPE = "sec_company_tickers"
+
+
+def load_security_master(
+    con: duckdb.DuckDBPyConnection,
+    master: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    *,
+    source_name: str,
+    file_path: str,
+    content_hash: str,
+    version: str,
+    now: datetime | None = None,
+) -> LoadResult:
+    """Replace the source's security master with this snapshot (one file, loaded whole).
+
+    `master` has cik, ticker, company_name, exchange; `quarantine` the rejected rows (columns of
+    audit.quarantine without quarantined_at). The previous snapshot's rows, quarantine rows and
+    manifest row go; read == loaded + quarantined holds for the new one."""
+    params = {
+        "source": source_name,
+        "source_type": SECURITY_MASTER_SOURCE_TYPE,
+        "file_path": file_path,
+        "hash": content_hash,
+        "version": version,
+        "now": now or datetime.now(UTC),
+        "read": master.height + quarantine.height,
+        "loaded": master.height,
+        "quarantined": quarantine.height,
+    }
+    with _registered(con, {"_incoming_master": master, "_incoming_quarantine": quarantine}), \
+            _transaction(con):
+        ensure_schema(con)
+        _execute_all(
+            con,
+            """
+            DELETE FROM raw.security_master WHERE source_name = $source;
+            DELETE FROM audit.quarantine WHERE source_name = $source AND source_type = $source_type;
+            DELETE FROM audit.ingested_files WHERE source_name = $source;
+
+            INSERT INTO raw.security_master BY NAME
+            SELECT $source AS source_name, cik, ticker, company_name, exchange,
+                   $file_path AS file_path, $now AS ingested_at
+            FROM _incoming_master;
+
+            INSERT INTO audit.quarantine BY NAME
+            SELECT q.*, $now AS quarantined_at FROM _incoming_quarantine q;
+
+            INSERT INTO audit.ingested_files BY NAME
+            SELECT $source AS source_name, $file_path AS file_path, $source_type AS source_type,
+                   $hash AS content_hash, $read AS records_read, $loaded AS records_loaded,
+                   $quarantined AS records_quarantined, $now AS ingested_at,
+                   $version AS parser_version, CAST(NULL AS TIMESTAMPTZ) AS modified_at,
+                   false AS needs_reread;
+            """,
+            params,
+        )
+    return LoadResult(params["read"], params["loaded"], params["quarantined"], 0)
+
+
+def security_master_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every loaded security-master row (cik, ticker, company_name, exchange): the gazetteer's."""
+    ensure_schema(con)
+    return con.sql(
+        "SELECT DISTINCT cik, ticker, company_name, exchange FROM raw.security_master ORDER BY ALL"
+    ).pl()
+
+
+def known_documents(con: duckdb.DuckDBPyConnection, source_name: str) -> dict[str, str]:
+    """document_id -> content_hash of the source's loaded documents: a pulled item seen again
+    unchanged is not a new record."""
+    ensure_schema(con)
+    rows = con.execute(
+        "SELECT document_id, content_hash FROM raw.news_documents WHERE source_name = $source",
+        {"source": source_name},
+    ).fetchall()
+    return dict(rows)
+
+
+def duplicate_count(
+    con: duckdb.DuckDBPyConnection, source_name: str, file_paths: list[str]
+) -> int:
+    """Quarantined records of these files that are duplicates of a record loaded elsewhere."""
+    (count,) = con.execute(
+        """
+        SELECT count(*) FROM audit.quarantine
+        WHERE source_name = $source AND list_contains($paths, file_path)
+          AND (reason LIKE 'duplicate%' OR reason LIKE 'superseded%')
+        """,
+        {"source": source_name, "paths": file_paths},
+    ).fetchone()
+    return int(count)

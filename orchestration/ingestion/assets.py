@@ -8,27 +8,44 @@ whose duplicate verdict depended on a changed file are re-read in further passes
 
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from ingestion.calendar import build_sessions, index_epoch
+from ingestion.extraction import build_gazetteer, load_taxonomy
+from ingestion.feeds import FEED_PARSER_VERSION, FEED_SOURCE_TYPE, read_feed_payloads
+from ingestion.gdelt import GKG_PARSER_VERSION, GKG_SOURCE_TYPE, read_gkg_payloads
+from ingestion.landing import landed_payloads
 from ingestion.news import read_documents
+from ingestion.price_api import PRICE_API_PARSER_VERSION, read_price_payloads
 from ingestion.prices import read_price_files
-from newsimpact.config import SourceConfig
+from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
+from ingestion.sec import SEC_PARSER_VERSION, SecFormatError, read_security_master
+from newsimpact.config import Settings, SourceConfig
+from orchestration.dbt.project import DBT_PROJECT_DIR
+from orchestration.pull.assets import landing_key
 from orchestration.resources import NewsimpactResource
 from warehouse.loaders import (
+    PARSER_VERSIONS,
     LoadResult,
     data_date_range,
+    duplicate_count,
     file_counts,
     files_needing_reread,
+    known_documents,
     load_news,
     load_prices,
+    load_security_master,
     load_sessions,
     manifest_hashes,
+    security_master_frame,
 )
 from warehouse.schema import ensure_schema
 
@@ -36,6 +53,9 @@ NEWS_DOCUMENTS = dg.AssetKey(["raw", "news_documents"])
 NEWS_ANNOTATIONS = dg.AssetKey(["raw", "news_annotations"])
 PRICES_DAILY = dg.AssetKey(["raw", "prices_daily"])
 EXCHANGE_SESSIONS = dg.AssetKey(["raw", "exchange_sessions"])
+SECURITY_MASTER = dg.AssetKey(["raw", "security_master"])
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"  # the curated entities: part of the gazetteer
+TAXONOMY_PATH = SEEDS_DIR / "ref_theme_taxonomy.csv"  # theme code -> keywords / GDELT codes
 
 
 # Passes over the sources in one run: a pass re-reads the files the previous one flagged (a
@@ -55,86 +75,246 @@ def _modified_at(root: Path, batch: Any) -> dict[str, datetime]:
     return mtimes
 
 
+def _fetched_at(root: Path) -> dict[str, datetime]:
+    """A landed payload's 'modification time' is when it was fetched: the newest version wins."""
+    return {payload.rel_path: payload.fetched_at for payload in landed_payloads(root)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """How one source is read: its reader bound to its inputs, its version, its file times."""
+
+    source: SourceConfig
+    root: Path  # the source folder, or its landing folder
+    source_type: str  # as recorded in audit tables
+    version: str  # part of each file's change key
+    read: Callable[[Mapping[str, str], datetime], Any]  # (skip_hashes, now) -> batch
+    modified_at: Callable[[Any], dict[str, datetime]]
+
+
+def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
+    readings = []
+    extraction = None
+    for source in settings.news_sources:
+        if source.type == "documents":
+            root = source.path
+            readings.append(Reading(
+                source, root, DOCUMENTS_SOURCE_TYPE, PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
+                partial(_read_documents, root, source.name),
+                partial(_modified_at, root),
+            ))
+            continue
+        if extraction is None:  # built once: the gazetteer reads the loaded security master
+            gazetteer = build_gazetteer(SEEDS_DIR, security_master_frame(connection))
+            extraction = {"gazetteer": gazetteer, "taxonomy": load_taxonomy(TAXONOMY_PATH)}
+        root = settings.landing_dir / source.name
+        known = known_documents(connection, source.name)
+        if source.type == "feed":
+            reader, source_type, version = read_feed_payloads, FEED_SOURCE_TYPE, FEED_PARSER_VERSION
+            options = {**extraction, "known_documents": known}
+        else:
+            reader, source_type, version = read_gkg_payloads, GKG_SOURCE_TYPE, GKG_PARSER_VERSION
+            options = {**extraction, "known_documents": known,
+                       "require_company": source.require_company}
+        readings.append(Reading(
+            source, root, source_type,
+            # extraction depends on the gazetteer: a new security master re-reads the payloads
+            f"{version}+{extraction['gazetteer'].version[:16]}",
+            partial(_read_landed, reader, root, source.name, options),
+            lambda _batch, root=root: _fetched_at(root),
+        ))
+    return readings
+
+
+def _price_readings(settings: Settings) -> list[Reading]:
+    readings = []
+    for source in settings.price_sources:
+        if source.type == "csv":
+            root = source.path
+            readings.append(Reading(
+                source, root, CSV_SOURCE_TYPE, PARSER_VERSIONS[CSV_SOURCE_TYPE],
+                partial(_read_price_files, root, source.name), partial(_modified_at, root),
+            ))
+            continue
+        root = settings.landing_dir / source.name
+        readings.append(Reading(
+            source, root, source.type, PRICE_API_PARSER_VERSION,
+            partial(_read_landed, read_price_payloads, root, source.name,
+                    {"provider": source.type}),
+            lambda _batch: {},
+        ))
+    return readings
+
+
+def _read_documents(root: Path, name: str, skip_hashes: Mapping[str, str], now: datetime) -> Any:
+    return read_documents(root, name, skip_hashes=skip_hashes, now=now)
+
+
+def _read_price_files(root: Path, name: str, skip_hashes: Mapping[str, str], now: datetime) -> Any:
+    return read_price_files(root, name, skip_hashes=skip_hashes, now=now)
+
+
+def _read_landed(
+    reader: Callable[..., Any], root: Path, name: str, options: Mapping[str, Any],
+    skip_hashes: Mapping[str, str], now: datetime,
+) -> Any:
+    return reader(root, name, skip_hashes=skip_hashes, now=now, **options)
+
+
 def _ingest(
     context: dg.AssetExecutionContext,
     newsimpact: NewsimpactResource,
-    sources: Sequence[SourceConfig],
-    read: Callable[..., Any],
+    readings_for: Callable[[Any], Sequence[Reading]],
     load: Callable[..., LoadResult],
 ) -> dg.MetadataValue:
     """Reads each source's changed files and loads them; returns the per-source counts.
 
     read / loaded / quarantined count the files written by this run (once, however many passes
-    read them), skipped_files the files present and left alone, removed_* the deleted files."""
+    read them), skipped_files the files present and left alone, removed_* the deleted files;
+    unchanged_records / filtered_records what pulled sources saw again or filtered out."""
     now = newsimpact.run_started_at()
-    written: dict[str, set[str]] = {source.name: set() for source in sources}
-    present: dict[str, int] = {}
-    removed: dict[str, tuple[int, int]] = {source.name: (0, 0) for source in sources}
     totals: dict[str, dict[str, int]] = {}
     with newsimpact.connect() as connection:  # manifest_hashes creates the schema when missing
+        readings = [
+            reading for reading in readings_for(connection) if _present(connection, reading)
+        ]
+        written: dict[str, set[str]] = {reading.source.name: set() for reading in readings}
+        present: dict[str, int] = {}
+        removed = {reading.source.name: (0, 0) for reading in readings}
+        seen_again = {reading.source.name: (0, 0) for reading in readings}
         for pass_number in range(MAX_PASSES):
-            for source in sources:
-                if pass_number and not files_needing_reread(connection, source.name):
+            for reading in readings:
+                name = reading.source.name
+                if pass_number and not files_needing_reread(connection, name, reading.version):
                     continue
-                if not source.path.is_dir():  # never reconcile a vanished folder into nothing
-                    raise dg.Failure(f"{source.name}: source folder not found: {source.path}")
-                batch = read(
-                    source.path,
-                    source.name,
-                    skip_hashes=manifest_hashes(connection, source.name),
-                    now=now,
-                )
+                batch = reading.read(manifest_hashes(connection, name, reading.version), now)
                 counts = load(
-                    connection, batch, now=now, modified_at=_modified_at(source.path, batch)
+                    connection, batch, now=now, modified_at=reading.modified_at(batch),
+                    source_type=reading.source_type, version=reading.version,
                 )
-                written[source.name] |= set(batch.files["file_path"].to_list())
-                present[source.name] = batch.files.height + len(batch.skipped_files)
-                files, records = removed[source.name]
-                removed[source.name] = (
-                    files + counts.removed_files, records + counts.removed_records
+                written[name] |= set(batch.files["file_path"].to_list())
+                present[name] = batch.files.height + len(batch.skipped_files)
+                files, records = removed[name]
+                removed[name] = (files + counts.removed_files, records + counts.removed_records)
+                unchanged, filtered = seen_again[name]
+                seen_again[name] = (
+                    unchanged + getattr(batch, "unchanged_documents", 0),
+                    filtered + getattr(batch, "filtered_records", 0),
                 )
-                context.log.info(f"{source.name} ({source.path}), pass {pass_number + 1}: {counts}")
-            if not any(files_needing_reread(connection, source.name) for source in sources):
+                context.log.info(f"{name} ({reading.root}), pass {pass_number + 1}: {counts}")
+            if not any(
+                files_needing_reread(connection, reading.source.name, reading.version)
+                for reading in readings
+            ):
                 break
-        for source in sources:
-            read_count, loaded, quarantined = file_counts(
-                connection, source.name, sorted(written[source.name])
-            )
+        for reading in readings:
+            name = reading.source.name
+            read_count, loaded, quarantined = file_counts(connection, name, sorted(written[name]))
             counts = LoadResult(
-                read_count,
-                loaded,
-                quarantined,
-                present[source.name] - len(written[source.name]),
-                *removed[source.name],
+                read_count, loaded, quarantined, present[name] - len(written[name]), *removed[name]
             )
-            totals[source.name] = dataclasses.asdict(counts)
+            totals[name] = {
+                **dataclasses.asdict(counts),
+                "source_type": reading.source_type,
+                "duplicates": duplicate_count(connection, name, sorted(written[name])),
+                "unchanged_records": seen_again[name][0],
+                "filtered_records": seen_again[name][1],
+            }
     return dg.MetadataValue.json(totals)
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(NEWS_DOCUMENTS, group_name="raw", kinds={"polars", "duckdb"},
-                     description="One row per news document (latest version of each id)."),
-        dg.AssetSpec(NEWS_ANNOTATIONS, group_name="raw", kinds={"polars", "duckdb"},
-                     description="Entity, ticker and theme annotation lines of each document."),
-    ],
-)
-def raw_news(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
-    """Reads every `[[sources.news]]` folder; rejected files go to `audit.quarantine`."""
-    sources = _ingest(
-        context, newsimpact, newsimpact.settings().news_sources, read_documents, load_news
-    )
-    yield dg.MaterializeResult(asset_key=NEWS_DOCUMENTS, metadata={"sources": sources})
-    yield dg.MaterializeResult(asset_key=NEWS_ANNOTATIONS, metadata={"sources": sources})
+def _present(connection: Any, reading: Reading) -> bool:
+    """A source folder that vanished is never reconciled into nothing; a landing folder not
+    created yet (nothing pulled so far) is simply skipped."""
+    if reading.root.is_dir():
+        return True
+    if reading.source.pulled and not manifest_hashes(connection, reading.source.name, reading.version):
+        return False
+    where = "landing folder" if reading.source.pulled else "source folder"
+    raise dg.Failure(f"{reading.source.name}: {where} not found: {reading.root}")
 
 
-@dg.asset(key=PRICES_DAILY, group_name="raw", kinds={"polars", "duckdb"})
-def raw_prices(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
-    """Daily bars of every `[[sources.prices]]` folder; rejected rows go to `audit.quarantine`."""
-    sources = _ingest(
-        context, newsimpact, newsimpact.settings().price_sources, read_price_files, load_prices
+def build_ingestion_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """raw/security_master, raw/news_*, raw/prices_daily: upstream of them, as lineage only, the
+    landing assets of the pulled sources (they run in the pull job, before)."""
+
+    def landed(sources: Sequence[SourceConfig]) -> list[dg.AssetKey]:
+        return [landing_key(source.name) for source in sources if source.pulled]
+
+    @dg.asset(
+        key=SECURITY_MASTER, group_name="raw", kinds={"polars", "duckdb"},
+        deps=landed(settings.security_sources),
     )
-    return dg.MaterializeResult(metadata={"sources": sources})
+    def raw_security_master(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
+        """Companies and tickers of every `[[sources.securities]]` (SEC company_tickers), the
+        latest snapshot of each; linked to the curated seeds by dbt (seeds win)."""
+        settings = newsimpact.settings()
+        counts = {}
+        with newsimpact.connect() as connection:
+            for source in settings.security_sources:
+                counts[source.name] = _load_master(connection, settings, source, newsimpact)
+                context.log.info(f"{source.name}: {counts[source.name]}")
+        return dg.MaterializeResult(metadata={"sources": dg.MetadataValue.json(counts)})
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(NEWS_DOCUMENTS, group_name="raw", kinds={"polars", "duckdb"},
+                         deps=[SECURITY_MASTER, *landed(settings.news_sources)],
+                         description="One row per news document (latest version of each id)."),
+            dg.AssetSpec(NEWS_ANNOTATIONS, group_name="raw", kinds={"polars", "duckdb"},
+                         deps=[SECURITY_MASTER, *landed(settings.news_sources)],
+                         description="Entity, ticker and theme annotations of each document "
+                         "(annotation lines, else extracted)."),
+        ],
+    )
+    def raw_news(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
+        """Reads every `[[sources.news]]`: document folders, and landed feeds and GKG files;
+        rejected records go to `audit.quarantine`."""
+        settings = newsimpact.settings()
+        sources = _ingest(context, newsimpact, partial(_news_readings, settings), load_news)
+        yield dg.MaterializeResult(asset_key=NEWS_DOCUMENTS, metadata={"sources": sources})
+        yield dg.MaterializeResult(asset_key=NEWS_ANNOTATIONS, metadata={"sources": sources})
+
+    @dg.asset(
+        key=PRICES_DAILY, group_name="raw", kinds={"polars", "duckdb"},
+        deps=landed(settings.price_sources),
+    )
+    def raw_prices(context: dg.AssetExecutionContext, newsimpact: NewsimpactResource):
+        """Daily bars of every `[[sources.prices]]`: CSV folders and landed provider payloads;
+        rejected rows go to `audit.quarantine`."""
+        settings = newsimpact.settings()
+        sources = _ingest(
+            context, newsimpact, lambda _connection: _price_readings(settings), load_prices
+        )
+        return dg.MaterializeResult(metadata={"sources": sources})
+
+    return [raw_security_master, raw_news, raw_prices, raw_exchange_sessions]
+
+
+def _load_master(
+    connection: Any, settings: Settings, source: SourceConfig, newsimpact: NewsimpactResource
+) -> dict[str, int]:
+    """Load the newest snapshot of one security source unless it is already loaded."""
+    if source.path is not None:
+        data, file_path = source.path.read_bytes(), source.path.name
+    else:
+        payloads = landed_payloads(settings.landing_dir / source.name)
+        if not payloads:  # nothing pulled yet: keep what is loaded
+            return {"read": 0, "loaded": 0, "quarantined": 0}
+        data, file_path = payloads[-1].read_bytes(), payloads[-1].rel_path
+    content_hash = hashlib.sha256(data).hexdigest()
+    if manifest_hashes(connection, source.name, SEC_PARSER_VERSION).get(file_path) == content_hash:
+        return {"read": 0, "loaded": 0, "quarantined": 0}
+    try:
+        master, quarantine = read_security_master(data, file_path=file_path)
+    except SecFormatError as error:
+        raise dg.Failure(f"{source.name}: {error}") from None
+    quarantine = quarantine.with_columns(source_name=pl.lit(source.name))
+    counts = load_security_master(
+        connection, master, quarantine, source_name=source.name, file_path=file_path,
+        content_hash=content_hash, version=SEC_PARSER_VERSION, now=newsimpact.run_started_at(),
+    )
+    return {"read": counts.read, "loaded": counts.loaded, "quarantined": counts.quarantined}
 
 
 @dg.asset(

@@ -231,7 +231,6 @@ def test_a_new_parser_version_rereads_unchanged_files(con, tmp_path: Path, monke
     assert unchanged.skipped_files == 2
 
     monkeypatch.setitem(loaders.PARSER_VERSIONS, "csv", "prices-test-2")
-    monkeypatch.setitem(loaders._VERSION_PARAMS, "csv_version", "prices-test-2")
     [reread] = load(con, folder, "prices", read_price_files, load_prices)
 
     assert reread == LoadResult(read=3, loaded=2, quarantined=1, skipped_files=0)
