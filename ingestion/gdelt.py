@@ -1,4 +1,4 @@
-"""GDELT GKG 2.1 15-minute files (source type `gdelt`): landed `.gkg.csv.zip` payloads -> a NewsBatch.
+"""GDELT GKG 2.1 15-minute files (source type `gdelt`): landed `.gkg.csv.zip` payloads -> news.
 
 A payload is a zip holding one tab-separated member without a header, 27 columns in the order of
 the GKG 2.1 codebook (`GKG_COLUMNS`). It is streamed `chunk_rows` lines at a time: a day of GKG
@@ -103,6 +103,32 @@ TAXONOMY_SCHEMA: dict[str, pl.DataType] = {
     "pattern": pl.String(),  # an exact code ("TAX_FNCACT_CEO") or a prefix ending in '*'
     "description": pl.String(),  # the theme's description, used as the annotation's
 }
+# What a kept record carries out of its chunk (the bulky fields, V2GCAM and the like, stay behind).
+KEPT_SCHEMA: dict[str, pl.DataType] = {
+    "line_number": pl.Int32(),
+    "file_path": pl.String(),
+    "raw_value": pl.String(),
+    "GKGRECORDID": pl.String(),
+    "SourceCommonName": pl.String(),
+    "DocumentIdentifier": pl.String(),
+    "V1.5Tone": pl.String(),
+    "published_at": pl.Datetime("us", "UTC"),
+    "tone": pl.Float64(),
+    "title": pl.String(),
+    "all_names_count": pl.UInt32(),
+    "organisations": pl.List(pl.String()),
+    "matched_organisations": pl.List(pl.String()),
+    "matched_names": pl.List(pl.String()),
+    "persons": pl.List(pl.String()),
+    "themes": pl.List(pl.String()),
+}
+REJECTED_SCHEMA: dict[str, pl.DataType] = {
+    "line_number": pl.Int32(),
+    "file_path": pl.String(),
+    "record_id": pl.String(),
+    "reason": pl.String(),
+    "raw_value": pl.String(),
+}
 GKG_DATE_PATTERN = r"^\d{14}$"
 OFFSET_SUFFIX = r",-?\d+$"  # V2 enhanced fields are "name,charoffset"
 PAGE_TITLE = r"<PAGE_TITLE>(.*?)</PAGE_TITLE>"
@@ -151,16 +177,27 @@ def read_gkg_payloads(
             rejected_payloads.append(QuarantineRecord(payload.rel_path, str(error), None))
             continue
         kept_frames.append(
-            kept.with_columns(payload_order=pl.lit(order), content_hash=pl.lit(payload.sha256))
+            kept.with_columns(
+                payload_order=pl.lit(order, pl.Int32), content_hash=pl.lit(payload.sha256)
+            )
         )
         rejected_frames.append(rejected)
         filtered_records += filtered
 
-    records = pl.concat([_empty_records(), *kept_frames], how="diagonal_relaxed")
+    records = pl.concat(
+        [
+            pl.DataFrame(
+                schema={**KEPT_SCHEMA, "payload_order": pl.Int32(), "content_hash": pl.String()}
+            ),
+            *kept_frames,
+        ]
+    )
     records, duplicates = _split_duplicate_urls(records, known_documents)
     quarantine = pl.concat(
         [
-            quarantine_frame(rejected_payloads, source_type=GDELT_SOURCE_TYPE, source_name=source_name),
+            quarantine_frame(
+                rejected_payloads, source_type=GDELT_SOURCE_TYPE, source_name=source_name
+            ),
             *(
                 frame.select(
                     source_type=pl.lit(GDELT_SOURCE_TYPE),
@@ -210,8 +247,8 @@ def _read_payload(
     chunk_rows: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """(kept records, quarantined rows, filtered count) of one payload, or GkgPayloadError."""
-    kept: list[pl.DataFrame] = []
-    rejected: list[pl.DataFrame] = []
+    kept = [pl.DataFrame(schema=KEPT_SCHEMA)]
+    rejected = [pl.DataFrame(schema=REJECTED_SCHEMA)]
     filtered = 0
     try:
         with payload.open() as stream, zipfile.ZipFile(stream) as archive:
@@ -223,17 +260,17 @@ def _read_payload(
             with archive.open(members[0]) as member:
                 for chunk in _line_chunks(member, chunk_rows):
                     checked = _check_records(_split_columns(chunk, payload.rel_path), run_time)
-                    rejected.append(checked.filter(pl.col("reason") != ""))
+                    rejected.append(
+                        checked.filter(pl.col("reason") != "").select(REJECTED_SCHEMA.keys())
+                    )
                     valid = _with_organisations(checked.filter(pl.col("reason") == ""), names)
                     has_company = pl.col("matched_names").list.len() > 0
                     if require_company:
                         filtered += valid.filter(~has_company).height
                         valid = valid.filter(has_company)
-                    kept.append(valid)
+                    kept.append(_kept_columns(valid))
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise GkgPayloadError(f"{payload.rel_path}: truncated or corrupt zip: {error}") from None
-    if not kept:
-        return _empty_records(), _empty_records(), 0
     return pl.concat(kept), pl.concat(rejected), filtered
 
 
@@ -336,7 +373,8 @@ def _name_list(enhanced: str, v1: str) -> pl.Expr:
     )
     v1_names = pl.col(v1).str.split(";").list.eval(pl.element().str.strip_chars())
     chosen = pl.when(pl.col(enhanced).str.strip_chars() != "").then(v2_names).otherwise(v1_names)
-    return chosen.list.eval(pl.element().filter(pl.element() != "")).list.unique(maintain_order=True)
+    non_empty = chosen.list.eval(pl.element().filter(pl.element() != ""))
+    return non_empty.list.unique(maintain_order=True)
 
 
 def _with_organisations(records: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
@@ -368,26 +406,15 @@ def _with_organisations(records: pl.DataFrame, names: pl.DataFrame) -> pl.DataFr
     )
 
 
-def _empty_records() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "line_number": pl.Int32(),
-            "file_path": pl.String(),
-            "raw_value": pl.String(),
-            "field_count": pl.UInt32(),
-            **{name: pl.String() for name in GKG_COLUMNS},
-            "record_id": pl.String(),
-            "published_at": pl.Datetime("us", "UTC"),
-            "tone": pl.Float64(),
-            "title": pl.String(),
-            "reason": pl.String(),
-            "organisations": pl.List(pl.String()),
-            "matched_organisations": pl.List(pl.String()),
-            "matched_names": pl.List(pl.String()),
-            "payload_order": pl.Int32(),
-            "content_hash": pl.String(),
-        }
+def _kept_columns(records: pl.DataFrame) -> pl.DataFrame:
+    all_names = pl.col("V2.1AllNames").str.split(";").list.eval(
+        pl.element().filter(pl.element().str.strip_chars() != "")
     )
+    return records.with_columns(
+        all_names_count=all_names.list.len(),
+        persons=_name_list("V2EnhancedPersons", "V1Persons"),
+        themes=_name_list("V2EnhancedThemes", "V1Themes"),
+    ).select(KEPT_SCHEMA.keys())
 
 
 def _document_id(url: pl.Expr) -> pl.Expr:
@@ -417,9 +444,14 @@ def _split_duplicate_urls(
     is_first = pl.int_range(pl.len()).over("document_id") == 0
     url = shown_expr(pl.col("DocumentIdentifier"))
     flagged = ordered.with_columns(
-        reason=pl.when(pl.col("known_path").is_not_null() & (pl.col("known_path") != pl.col("file_path")))
+        reason=pl.when(pl.col("known_path") != pl.col("file_path"))
         .then(
-            pl.format("duplicate document id {}: URL {} already loaded from {}", "document_id", url, "known_path")
+            pl.format(
+                "duplicate document id {}: URL {} already loaded from {}",
+                "document_id",
+                url,
+                "known_path",
+            )
         )
         .when(~is_first)
         .then(
@@ -433,21 +465,21 @@ def _split_duplicate_urls(
         )
         .otherwise(pl.lit(""))
     )
-    return flagged.filter(pl.col("reason") == ""), flagged.filter(pl.col("reason") != "")
+    duplicates = flagged.filter(pl.col("reason") != "").select(
+        "line_number", "file_path", "reason", "raw_value", record_id="GKGRECORDID"
+    )
+    return flagged.filter(pl.col("reason") == "").drop("reason", "known_path"), duplicates
 
 
 def _documents(records: pl.DataFrame, source_name: str) -> pl.DataFrame:
     tone = pl.col("V1.5Tone").str.split(",")
-    all_names = pl.col("V2.1AllNames").str.split(";").list.eval(
-        pl.element().filter(pl.element().str.strip_chars() != "")
-    )
     front_matter = pl.struct(
         gkg_record_id="GKGRECORDID",
         **{
             field: tone.list.get(index, null_on_oob=True)
             for index, field in enumerate(TONE_FIELDS)
         },
-        all_names_count=all_names.list.len().cast(pl.String),
+        all_names_count=pl.col("all_names_count").cast(pl.String),
     ).struct.json_encode()
     return records.select(
         "document_id",
@@ -472,9 +504,9 @@ def _annotations(records: pl.DataFrame, taxonomy: pl.DataFrame) -> pl.DataFrame:
         "GKGRECORDID",
         "matched_organisations",
         "matched_names",
-        organisations="organisations",
-        persons=_name_list("V2EnhancedPersons", "V1Persons"),
-        themes=_name_list("V2EnhancedThemes", "V1Themes"),
+        "organisations",
+        "persons",
+        "themes",
     )
     matches = lists.select(
         "document_id", "GKGRECORDID", name="matched_organisations", entity_name="matched_names"
@@ -552,7 +584,9 @@ def _mapped_themes(codes: pl.DataFrame, taxonomy: pl.DataFrame) -> pl.DataFrame:
         .drop("prefix", "pattern")
     )
     mapped = pl.concat([exact, by_prefix], how="diagonal")
-    unmapped = codes.join(mapped.select("document_id", "code"), on=["document_id", "code"], how="anti")
+    unmapped = codes.join(
+        mapped.select("document_id", "code"), on=["document_id", "code"], how="anti"
+    )
     own = unmapped.with_columns(
         theme="code", description=pl.format("GDELT GKG theme {}", "code")
     )

@@ -1,7 +1,7 @@
 """The SEC security master (source type `sec`): company_tickers*.json -> raw.security_master rows.
 
 Two SEC formats are accepted:
-- company_tickers_exchange.json: `{"fields": ["cik", "name", "ticker", "exchange"], "data": [[...]]}`
+- company_tickers_exchange.json: `{"fields": ["cik", "name", "ticker", "exchange"], "data": [...]}`
 - company_tickers.json: `{"0": {"cik_str": 320193, "ticker": "AAPL", "title": "Apple Inc."}, ...}`
   (no exchange: the column is null).
 
@@ -31,7 +31,13 @@ SECURITY_MASTER_SCHEMA: dict[str, pl.DataType] = {
     "company_name": pl.String(),
     "exchange": pl.String(),
 }
-EXCHANGE_FORMAT_FIELDS = {"cik": "cik", "name": "company_name", "ticker": "ticker", "exchange": "exchange"}
+# Each format's field -> the column it fills.
+EXCHANGE_FORMAT_FIELDS = {
+    "cik": "cik",
+    "name": "company_name",
+    "ticker": "ticker",
+    "exchange": "exchange",
+}
 TICKERS_FORMAT_FIELDS = {"cik_str": "cik", "title": "company_name", "ticker": "ticker"}
 CIK_DIGITS = 10
 
@@ -131,7 +137,9 @@ def _check_rows(rows: pl.DataFrame) -> pl.DataFrame:
     cik_text = pl.col("cik_text").str.strip_chars().fill_null("")
     ticker = pl.col("ticker_text").str.strip_chars().str.to_uppercase().fill_null("")
     name = pl.col("company_name_text").str.strip_chars().fill_null("")
-    cik_ok = cik_text.str.contains(rf"^\d{{1,{CIK_DIGITS}}}$") & (cik_text.str.strip_chars("0") != "")
+    cik_ok = cik_text.str.contains(rf"^\d{{1,{CIK_DIGITS}}}$") & (
+        cik_text.str.strip_chars("0") != ""
+    )
     normalised = rows.with_columns(
         cik_text=cik_text,
         cik=pl.when(cik_ok).then(cik_text.str.zfill(CIK_DIGITS)),
@@ -144,7 +152,10 @@ def _check_rows(rows: pl.DataFrame) -> pl.DataFrame:
         pl.when(~pl.col("shape_ok")).then(pl.lit("not a row of the file's fields")),
         pl.when(pl.col("shape_ok") & (cik == "")).then(pl.lit("missing cik")),
         pl.when((cik != "") & pl.col("cik").is_null()).then(
-            pl.format(f"cik {{}} is not a positive number of at most {CIK_DIGITS} digits", shown_expr(cik))
+            pl.format(
+                f"cik {{}} is not a positive number of at most {CIK_DIGITS} digits",
+                shown_expr(cik),
+            )
         ),
         pl.when(pl.col("shape_ok") & (ticker == "")).then(pl.lit("missing ticker")),
         pl.when((ticker != "") & ~ticker.str.contains(limits.TICKER_PATTERN)).then(

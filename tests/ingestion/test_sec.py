@@ -75,7 +75,8 @@ def test_bad_rows_are_quarantined_with_reasons() -> None:
         2: "missing cik",
         3: "missing ticker",
         4: "missing company name",
-        5: "ticker 'BAD TICKER' is not a ticker (ASCII A-Z, 0-9 and . - ^ =, at most 15 characters)",
+        5: "ticker 'BAD TICKER' is not a ticker "
+        "(ASCII A-Z, 0-9 and . - ^ =, at most 15 characters)",
         6: "ticker DUPE is listed under different CIKs: 0000000111, 0000000222",
         7: "ticker DUPE is listed under different CIKs: 0000000111, 0000000222",
         8: "duplicate of ticker AAPL at row 1",
