@@ -535,7 +535,10 @@ def _annotations(records: pl.DataFrame, taxonomy: pl.DataFrame) -> pl.DataFrame:
             group=pl.lit(KIND_ORDER["person"]),
             kind=pl.lit("entity"),
             annotation_key="name",
-            description=pl.format("{} is a person", "name") + described_by,
+            # "his or her" lets dbt's infer_entity_type (keywords, no 'person') type a person.
+            description=pl.format("{} is a person", "name")
+            + described_by
+            + pl.lit(" (his or her role is not given)"),
         )
     )
     codes = (

@@ -117,14 +117,11 @@ STOOQ_CSV = (
     b"2020-09-01,132.76,134.8,130.53,134.18,151948100\r\n"
 )
 
-fetch_count = 0
-
-
 def land_price(root: Path, body: bytes, *, key: str = "AAPL", source: str = SOURCE,
                extension: str = ".json") -> LandedPayload:
-    global fetch_count
-    fetch_count += 1  # fetch times strictly increase: landing order is fetch order
-    fetched_at = datetime(2020, 9, 2, 22, 0, tzinfo=UTC) + timedelta(minutes=fetch_count)
+    # Each payload a minute after the previous one: landing order is fetch order.
+    landed = len(list(root.rglob("*.meta.json")))
+    fetched_at = datetime(2020, 9, 2, 22, 0, tzinfo=UTC) + timedelta(minutes=landed)
     return land(
         root,
         source_name=source,
