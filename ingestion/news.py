@@ -119,6 +119,7 @@ class NewsBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    filtered_records: int = 0  # read but not about a known company (GDELT): not records of the batch
 
 
 def read_documents(
