@@ -298,3 +298,35 @@ def _stooq_rows(data: bytes, payload: LandedPayload, ticker: str) -> pl.DataFram
         raise PricePayloadError(f"Stooq has no data for {ticker}")
     file = SourceFile(payload.rel_path, data, payload.sha256)
     return _read_rows(file).drop("ticker", "file_path")
+
+
+def readjusted_tickers(
+    landed: list[LandedPayload], new: list[LandedPayload], *, provider: Provider
+) -> list[str]:
+    """Tickers whose new (incremental) payload disagrees with their series as landed before it:
+    their full history must be fetched again (`adjustment_changed`)."""
+    new_paths = {payload.rel_path for payload in new}
+    tickers = []
+    for payload in new:
+        ticker = ticker_from_file_stem(payload.key)
+        earlier = [
+            _parse(other, ticker, provider) for other in landed
+            if other.key == payload.key and other.rel_path not in new_paths
+        ]
+        if not earlier:  # a first fetch is a full history
+            continue
+        stored = _adjusted_closes(_overlaid(_series(earlier), ticker))
+        fetched = _adjusted_closes(
+            _overlaid([_parse(payload, ticker, provider)], ticker)
+        )
+        if adjustment_changed(stored, fetched):
+            tickers.append(ticker)
+    return sorted(set(tickers))
+
+
+def _adjusted_closes(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select(
+        "ticker",
+        session_date=pl.col("date").str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+        adj_close=pl.col("adj_close").cast(pl.Float64, strict=False),
+    ).drop_nulls()

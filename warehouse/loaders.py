@@ -42,6 +42,7 @@ import ingestion.prices
 from ingestion.news import NewsBatch
 from ingestion.prices import PriceBatch
 from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
+from ingestion.sec import SEC_SOURCE_TYPE
 from warehouse.schema import ensure_schema
 
 PARAMETER = re.compile(r"\$(\w+)")
@@ -672,9 +673,6 @@ def data_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     return first, last
 
 
-SECURITY_MASTER_SOURCE_TYPE = "sec_company_tickers"
-
-
 def load_security_master(
     con: duckdb.DuckDBPyConnection,
     master: pl.DataFrame,
@@ -693,7 +691,7 @@ def load_security_master(
     manifest row go; read == loaded + quarantined holds for the new one."""
     params = {
         "source": source_name,
-        "source_type": SECURITY_MASTER_SOURCE_TYPE,
+        "source_type": SEC_SOURCE_TYPE,
         "file_path": file_path,
         "hash": content_hash,
         "version": version,

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from ingestion.calendar import build_sessions, index_epoch
 from ingestion.extraction import build_gazetteer, load_taxonomy
 from ingestion.feeds import FEED_PARSER_VERSION, FEED_SOURCE_TYPE, read_feed_payloads
-from ingestion.gdelt import GKG_PARSER_VERSION, GKG_SOURCE_TYPE, read_gkg_payloads
+from ingestion.gdelt import GDELT_PARSER_VERSION, GDELT_SOURCE_TYPE, read_gkg_payloads
 from ingestion.landing import landed_payloads
 from ingestion.news import read_documents
-from ingestion.price_api import PRICE_API_PARSER_VERSION, read_price_payloads
+from ingestion.price_api import (
+    PRICE_API_PARSER_VERSION,
+    PRICE_API_SOURCE_TYPE,
+    read_price_payloads,
+)
 from ingestion.prices import read_price_files
 from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
 from ingestion.sec import SEC_PARSER_VERSION, SecFormatError, read_security_master
@@ -113,9 +116,11 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
             reader, source_type, version = read_feed_payloads, FEED_SOURCE_TYPE, FEED_PARSER_VERSION
             options = {**extraction, "known_documents": known}
         else:
-            reader, source_type, version = read_gkg_payloads, GKG_SOURCE_TYPE, GKG_PARSER_VERSION
-            options = {**extraction, "known_documents": known,
-                       "require_company": source.require_company}
+            reader, source_type, version = (
+                read_gkg_payloads, GDELT_SOURCE_TYPE, GDELT_PARSER_VERSION
+            )
+            # the same URL in two GKG files: the loader keeps the newer one
+            options = {**extraction, "require_company": source.require_company}
         readings.append(Reading(
             source, root, source_type,
             # extraction depends on the gazetteer: a new security master re-reads the payloads
@@ -138,7 +143,7 @@ def _price_readings(settings: Settings) -> list[Reading]:
             continue
         root = settings.landing_dir / source.name
         readings.append(Reading(
-            source, root, source.type, PRICE_API_PARSER_VERSION,
+            source, root, PRICE_API_SOURCE_TYPE, PRICE_API_PARSER_VERSION,
             partial(_read_landed, read_price_payloads, root, source.name,
                     {"provider": source.type}),
             lambda _batch: {},
@@ -306,10 +311,11 @@ def _load_master(
     if manifest_hashes(connection, source.name, SEC_PARSER_VERSION).get(file_path) == content_hash:
         return {"read": 0, "loaded": 0, "quarantined": 0}
     try:
-        master, quarantine = read_security_master(data, file_path=file_path)
+        master, quarantine = read_security_master(
+            data, file_path=file_path, source_name=source.name
+        )
     except SecFormatError as error:
         raise dg.Failure(f"{source.name}: {error}") from None
-    quarantine = quarantine.with_columns(source_name=pl.lit(source.name))
     counts = load_security_master(
         connection, master, quarantine, source_name=source.name, file_path=file_path,
         content_hash=content_hash, version=SEC_PARSER_VERSION, now=newsimpact.run_started_at(),
