@@ -119,6 +119,7 @@ class NewsBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    unchanged_documents: int = 0  # read again but already loaded as they are: not records
 
 
 def read_documents(
