@@ -19,6 +19,7 @@ MIN_TIMESTAMP = datetime(MIN_DATE.year, MIN_DATE.month, MIN_DATE.day, tzinfo=UTC
 # Whole files, checked from the file size before the file is read.
 MAX_DOCUMENT_FILE_BYTES = 1024 * 1024  # a news document
 MAX_PRICE_FILE_BYTES = 200 * 1024 * 1024  # a price CSV
+MAX_FEED_PAYLOAD_BYTES = 20 * 1024 * 1024  # one fetched RSS/Atom feed, as received
 
 # Tickers: ASCII upper-case letters, digits and . - ^ = (^GSPC, BRK-B, BRK.B, EURUSD=X), at most
 # MAX_TICKER_CHARS. Non-ASCII look-alikes (Greek or Cyrillic A, full-width letters) are rejected,

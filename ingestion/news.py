@@ -120,6 +120,7 @@ class NewsBatch:
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
     filtered_records: int = 0  # read but not about a known company (GDELT): not records of the batch
+    unchanged_documents: int = 0  # read again but already loaded as they are: not records
 
 
 def read_documents(
