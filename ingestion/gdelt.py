@@ -98,7 +98,7 @@ TONE_FIELDS = (
 )
 # The taxonomy frame the reader maps GDELT theme codes with (other match kinds are ignored).
 TAXONOMY_SCHEMA: dict[str, pl.DataType] = {
-    "theme": pl.String(),  # the theme annotation key: "Leadership_Change"
+    "theme_code": pl.String(),  # the theme annotation key: "Leadership_Change"
     "match_kind": pl.String(),  # 'gdelt' for rows matching GKG theme codes
     "pattern": pl.String(),  # an exact code ("TAX_FNCACT_CEO") or a prefix ending in '*'
     "description": pl.String(),  # the theme's description, used as the annotation's
@@ -572,11 +572,11 @@ def _annotations(records: pl.DataFrame, taxonomy: pl.DataFrame) -> pl.DataFrame:
 def _mapped_themes(codes: pl.DataFrame, taxonomy: pl.DataFrame) -> pl.DataFrame:
     """Each GKG theme code -> the taxonomy themes whose pattern matches it, else itself."""
     rules = taxonomy.filter(pl.col("match_kind") == "gdelt").select(
-        "theme",
         "pattern",
+        theme="theme_code",
         description=pl.col("description")
         if "description" in taxonomy.columns
-        else pl.format("Theme {} (GDELT themes {})", "theme", "pattern"),
+        else pl.format("Theme {} (GDELT themes {})", "theme_code", "pattern"),
     )
     is_prefix = pl.col("pattern").str.ends_with("*")
     exact = codes.join(rules.filter(~is_prefix), left_on="code", right_on="pattern")

@@ -38,13 +38,13 @@ GAZETTEER = Gazetteer(
 )
 TAXONOMY = pl.DataFrame(
     [
-        {"theme": "Leadership_Change", "match_kind": "gdelt", "pattern": "TAX_FNCACT_CEO",
+        {"theme_code": "Leadership_Change", "match_kind": "gdelt", "pattern": "TAX_FNCACT_CEO",
          "description": "Changes of chief executives."},
-        {"theme": "Stock_Market", "match_kind": "gdelt", "pattern": "ECON_STOCKMARKET",
+        {"theme_code": "Stock_Market", "match_kind": "gdelt", "pattern": "ECON_STOCKMARKET",
          "description": "Stock market moves."},
-        {"theme": "Earnings_Report", "match_kind": "gdelt", "pattern": "ECON_EARN*",
+        {"theme_code": "Earnings_Report", "match_kind": "gdelt", "pattern": "ECON_EARN*",
          "description": "Quarterly results."},
-        {"theme": "Not_Gdelt", "match_kind": "keyword", "pattern": "TAX_FNCACT",
+        {"theme_code": "Not_Gdelt", "match_kind": "keyword", "pattern": "TAX_FNCACT",
          "description": "A rule for another source."},
     ],
     schema=TAXONOMY_SCHEMA,
