@@ -241,10 +241,13 @@ def age(moment: datetime) -> str:
 
 
 def _user_error(error: SerializableErrorInfo) -> str:
-    """The first error in the chain that is not Dagster's own wrapper around it."""
-    while error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
+    """The first error in the chain that is not Dagster's own wrapper around it (a step that
+    exhausted its retry policy wraps its last error too)."""
+    while error.cause is not None and (
+        (error.cls_name or "").startswith("Dagster") or error.message.startswith("Exceeded max_retries")
+    ):
         error = error.cause
-    return error.message.strip()
+    return error.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 def _run_counts(result: dg.ExecuteInProcessResult) -> list[RunCounts]:
@@ -277,25 +280,20 @@ def _pull_counts(
     errors: dict[str, list[str]] = {}
     for result in pulls:
         for event in result.all_events:
-            if event.is_step_materialization:
-                data = event.step_materialization_data.materialization
-                name = sources_by_step.get(data.asset_key.to_python_identifier(), "")
-                metadata = data.metadata
-            elif event.is_step_failure and event.step_failure_data.user_failure_data:
-                failure = event.step_failure_data
-                name = sources_by_step.get(event.step_key, event.step_key)
-                metadata = failure.user_failure_data.metadata
-                errors.setdefault(name, []).append(_user_error(failure.error))
-            elif event.is_step_failure:  # not a dg.Failure: an exception, nothing fetched
-                name = sources_by_step.get(event.step_key, event.step_key)
-                metadata = {"failed": dg.MetadataValue.int(1)}
+            if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+                observation = event.asset_observation_data.asset_observation
+                name = sources_by_step.get(observation.asset_key.to_python_identifier())
+                if name is None:
+                    continue
+                counts = totals.setdefault(name, {})
+                for key in ("fetched", "new", "unchanged", "missing", "failed"):
+                    value = observation.metadata.get(key)
+                    counts[key] = counts.get(key, 0) + (int(value.value) if value else 0)
+            elif event.is_step_failure and event.step_key in sources_by_step:
+                name = sources_by_step[event.step_key]
                 errors.setdefault(name, []).append(_user_error(event.step_failure_data.error))
-            else:
-                continue
-            counts = totals.setdefault(name, {})
-            for key in ("fetched", "new", "unchanged", "missing", "failed"):
-                value = metadata.get(key)
-                counts[key] = counts.get(key, 0) + (int(value.value) if value is not None else 0)
+                if name not in totals:  # failed before fetching anything (a missing secret)
+                    totals[name] = {"failed": 1}
     summaries = []
     for source in settings.pulled_sources:
         if source.name not in totals:

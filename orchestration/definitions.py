@@ -52,19 +52,18 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
     # The nightly's events are in the UI; `newsimpact serve`'s console stays quiet.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     jobs = [pipeline, checks_only]
-    sensors = [documents_sensor(settings, pipeline, quiet)]
+    sensors = [documents_sensor(settings, PIPELINE_JOB, quiet)]
     if pull_assets:
         # Each source fails alone: the pipeline runs after the pull job whatever its outcome.
         pull = dg.define_asset_job(
             PULL_JOB,
             selection=dg.AssetSelection.groups("landing"),
-            partitions_def=daily_partitions(settings),
             description="Fetch every pulled source into the landing zone (dated sources: the "
             "run's day partitions).",
             executor_def=dg.in_process_executor,
         )
         jobs.append(pull)
-        sensors.append(build_after_pull_sensor(pull, pipeline, quiet))
+        sensors.append(build_after_pull_sensor(PULL_JOB, PIPELINE_JOB, quiet))
         nightly = _pull_schedule(settings, pull, quiet)
     else:
         nightly = dg.ScheduleDefinition(
@@ -92,9 +91,7 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
     )
 
 
-def _pull_schedule(
-    settings: Settings, pull: dg.UnresolvedAssetJobDefinition, run_config: dict
-) -> dg.ScheduleDefinition:
+def _pull_schedule(settings: Settings, pull: dg.JobDefinition, run_config: dict) -> dg.ScheduleDefinition:
     """At the configured cron: pull the latest complete day (and the undated sources)."""
     partitions = daily_partitions(settings)
 

@@ -157,6 +157,8 @@ def build_pull_asset(settings: Settings, source: SourceConfig) -> dg.AssetsDefin
         counts = outcome_counts(outcomes)
         failures = [outcome.error for outcome in outcomes if outcome.status == "failed"]
         metadata = {**counts, "errors": dg.MetadataValue.json(failures[:20])}
+        # the counts of every attempt, failed or not, for the run summary
+        context.log_event(dg.AssetObservation(asset_key=landing_key(source.name), metadata=metadata))
         for outcome in outcomes:
             if outcome.status == "failed":
                 context.log.warning(f"{source.name}: {outcome.error}")

@@ -8,22 +8,20 @@ import dagster as dg
 from newsimpact.config import Settings
 
 
-def build_after_pull_sensor(
-    pull: dg.UnresolvedAssetJobDefinition, pipeline: dg.UnresolvedAssetJobDefinition, run_config: dict
-) -> dg.SensorDefinition:
+def build_after_pull_sensor(pull_job: str, pipeline_job: str, run_config: dict) -> dg.SensorDefinition:
     """A finished pull run, succeeded or failed, starts the pipeline: one failing source must not
     keep the others' new data (or the publish) from the warehouse."""
 
     @dg.sensor(
         name="newsimpact_build_after_pull",
-        job=pipeline,
+        job_name=pipeline_job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def build_after_pull(context: dg.SensorEvaluationContext):
         finished = context.instance.get_run_records(
             dg.RunsFilter(
-                job_name=pull.name,
+                job_name=pull_job,
                 statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
             ),
             limit=1,
@@ -37,16 +35,14 @@ def build_after_pull_sensor(
     return build_after_pull
 
 
-def documents_sensor(
-    settings: Settings, pipeline: dg.UnresolvedAssetJobDefinition, run_config: dict
-) -> dg.SensorDefinition:
+def documents_sensor(settings: Settings, pipeline_job: str, run_config: dict) -> dg.SensorDefinition:
     """Files added, changed or removed in a `documents` folder start the pipeline (ingestion
     reads only what changed). The cursor is a fingerprint of every file's path, size and mtime."""
     folders = [source.path for source in settings.news_sources if source.type == "documents"]
 
     @dg.sensor(
         name="newsimpact_documents_dropped",
-        job=pipeline,
+        job_name=pipeline_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Runs the pipeline when files change in a documents folder (off by "

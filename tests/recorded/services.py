@@ -136,8 +136,9 @@ class RecordedServices:
                             "</title></head><body>blocked</body></html>", status=200,
                             content_type="text/html")
         if kind == "malformed_xml":
-            return Response("<?xml version='1.0'?><rss version='2.0'><channel><title>Broken"
-                            "</title><item><title>unclosed", content_type="application/rss+xml")
+            # cut off mid-document, an unescaped '&': no item can be recovered from it
+            return Response("<?xml version='1.0'?><rss version='2.0'><channel><title>Markets & "
+                            "more</title><description>cut off", content_type="application/rss+xml")
         if kind == "bomb":
             return Response(BILLION_LAUGHS, content_type="application/rss+xml")
         if kind == "redirect_loop":
