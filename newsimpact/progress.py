@@ -13,6 +13,7 @@ _LABELS = {  # step keys: an asset's op is named after its key
     "raw_news": "ingest news",
     "raw__prices_daily": "ingest prices",
     "raw__exchange_sessions": "exchange calendar",
+    "raw__security_master": "ingest securities",
     "newsimpact_dbt_assets": "dbt build + tests",
     "serving__warehouse": "publish",
 }
@@ -28,6 +29,8 @@ def step_label(step_key: str) -> str:
     """`gx_marts` -> `checks: marts` (the Great Expectations layer checks), else a readable name."""
     if step_key.startswith("gx_"):
         return f"checks: {step_key[3:].replace('_', ' ')}"
+    if step_key.startswith("landing__"):
+        return f"pull {step_key.removeprefix('landing__')}"
     return _LABELS.get(step_key, step_key)
 
 

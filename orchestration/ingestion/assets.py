@@ -30,7 +30,7 @@ from ingestion.price_api import (
 )
 from ingestion.prices import read_price_files
 from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
-from ingestion.sec import SEC_PARSER_VERSION, SecFormatError, read_security_master
+from ingestion.sec import SEC_PARSER_VERSION, SEC_SOURCE_TYPE, SecFormatError, read_security_master
 from newsimpact.config import Settings, SourceConfig
 from orchestration.dbt.project import DBT_PROJECT_DIR
 from orchestration.pull.assets import landing_key
@@ -298,18 +298,18 @@ def build_ingestion_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
 def _load_master(
     connection: Any, settings: Settings, source: SourceConfig, newsimpact: NewsimpactResource
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Load the newest snapshot of one security source unless it is already loaded."""
     if source.path is not None:
         data, file_path = source.path.read_bytes(), source.path.name
     else:
         payloads = landed_payloads(settings.landing_dir / source.name)
         if not payloads:  # nothing pulled yet: keep what is loaded
-            return {"read": 0, "loaded": 0, "quarantined": 0}
+            return _master_counts(LoadResult(0, 0, 0, 0))
         data, file_path = payloads[-1].read_bytes(), payloads[-1].rel_path
     content_hash = hashlib.sha256(data).hexdigest()
     if manifest_hashes(connection, source.name, SEC_PARSER_VERSION).get(file_path) == content_hash:
-        return {"read": 0, "loaded": 0, "quarantined": 0}
+        return _master_counts(LoadResult(0, 0, 0, 1))
     try:
         master, quarantine = read_security_master(
             data, file_path=file_path, source_name=source.name
@@ -320,7 +320,11 @@ def _load_master(
         connection, master, quarantine, source_name=source.name, file_path=file_path,
         content_hash=content_hash, version=SEC_PARSER_VERSION, now=newsimpact.run_started_at(),
     )
-    return {"read": counts.read, "loaded": counts.loaded, "quarantined": counts.quarantined}
+    return _master_counts(counts)
+
+
+def _master_counts(counts: LoadResult) -> dict[str, Any]:
+    return {**dataclasses.asdict(counts), "source_type": SEC_SOURCE_TYPE}
 
 
 @dg.asset(
