@@ -15,7 +15,8 @@ final as (
         description,
         cast(mention_count as integer) as mention_count,
         first_seen_at,
-        last_seen_at
+        last_seen_at,
+        cik
 
     from entities
 

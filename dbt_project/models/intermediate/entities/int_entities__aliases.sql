@@ -1,6 +1,9 @@
--- One row per normalised name that resolves to a reference entity: curated aliases, canonical
--- names and tickers (a company written as "AAPL" is Apple). On a collision an alias or canonical
--- name beats a ticker, then the smallest entity_id wins (deterministic).
+-- One row per company name key (`company_name_key`: normalised, trailing legal-form words
+-- dropped) that resolves to an entity: curated aliases and canonical names of the seeds, the SEC
+-- titles of the security master, and tickers (a company written as "AAPL" is Apple). On a
+-- collision a seed name beats a master title, which beats a ticker; then a seed entity beats a
+-- master company, the lowest CIK beats a higher one, and the smallest entity_id wins
+-- (deterministic).
 with entities as (
 
     select * from {{ ref('ref_entities') }}
@@ -13,6 +16,12 @@ aliases as (
 
 ),
 
+master_companies as (
+
+    select * from {{ ref('int_entities__master_companies') }}
+
+),
+
 ticker_periods as (
 
     select * from {{ ref('int_securities__ticker_periods') }}
@@ -21,31 +30,45 @@ ticker_periods as (
 
 name_candidates as (
 
-    select entity_id, alias, 'alias' as alias_source, 1 as alias_priority
+    select entity_id, alias, 'alias' as alias_source, 1 as alias_priority, cast(null as varchar) as cik
     from aliases
 
     union all
 
-    select entity_id, entity_name as alias, 'canonical_name' as alias_source, 1 as alias_priority
+    select entity_id, entity_name as alias, 'canonical_name' as alias_source, 1 as alias_priority, cast(null as varchar) as cik
     from entities
 
     union all
 
-    select distinct entity_id, ticker as alias, 'ticker' as alias_source, 2 as alias_priority
+    select entity_id, company_name as alias, 'master_title' as alias_source, 2 as alias_priority, cik
+    from master_companies
+
+    union all
+
+    select distinct entity_id, ticker as alias, 'ticker' as alias_source, 3 as alias_priority, cast(null as varchar) as cik
     from ticker_periods
 
 ),
 
-normalised as (
+keyed as (
 
     select
-        {{ normalize_entity_name('alias') }} as alias_normalized,
-        entity_id,
-        alias,
-        alias_source,
-        alias_priority
+        {{ company_name_key('name_candidates.alias') }} as name_key,
+        name_candidates.entity_id,
+        name_candidates.alias,
+        name_candidates.alias_source,
+        name_candidates.alias_priority,
+        -- the CIK of a master company's entity, also when a ticker names it
+        coalesce(name_candidates.cik, master_companies.cik) as cik,
+        entities.entity_id is not null as is_seed_entity
 
     from name_candidates
+    left join entities
+        on entities.entity_id = name_candidates.entity_id
+    left join master_companies
+        on master_companies.entity_id = name_candidates.entity_id
+        and name_candidates.cik is null
+        and not master_companies.is_seed_entity
 
 ),
 
@@ -54,17 +77,17 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by alias_normalized
-            order by alias_priority, entity_id, alias_source, alias
+            partition by name_key
+            order by alias_priority, is_seed_entity desc, cik nulls last, entity_id, alias_source, alias
         ) as alias_rank
 
-    from normalised
-    where alias_normalized <> ''
+    from keyed
+    where name_key <> ''
 
 )
 
 select
-    alias_normalized,
+    name_key,
     entity_id,
     alias,
     alias_source

@@ -2,9 +2,11 @@
 --   * `$TICKER`: the security whose ticker period covers the document's (UTC) publication date;
 --     without a timestamp or without such a period, the ticker's most recent period; a ticker
 --     unknown everywhere becomes the company entity `ent_tkr_<ticker>`.
---   * a name: its normalised form looked up in `int_entities__aliases` (curated aliases,
---     canonical names, tickers); otherwise a news-only entity `ent_<md5(normalised name)>`,
---     typed by the keyword rule of the `infer_entity_type` macro.
+--   * a name: its `company_name_key` looked up in `int_entities__aliases` (curated aliases,
+--     canonical names, security master titles, tickers), so "Nvidia", "Nvidia Corp." and
+--     "NVIDIA CORP" are one company; otherwise a news-only entity `ent_<md5(normalised name)>`
+--     (the id keeps the finer `normalize_entity_name`, so ids stay stable), typed by the keyword
+--     rule of the `infer_entity_type` macro.
 with annotations as (
 
     select * from {{ ref('stg_news__annotations') }}
@@ -47,7 +49,8 @@ mentions as (
         annotations.description,
         documents.published_at,
         {{ utc_date('documents.published_at') }} as published_date,
-        {{ normalize_entity_name('annotations.annotation_name') }} as name_normalized
+        {{ normalize_entity_name('annotations.annotation_name') }} as name_normalized,
+        {{ company_name_key('annotations.annotation_name') }} as name_key
 
     from annotations
     left join documents
@@ -145,7 +148,7 @@ name_mentions as (
 
     from mentions
     left join aliases
-        on aliases.alias_normalized = mentions.name_normalized
+        on aliases.name_key = mentions.name_key
     where mentions.kind = 'entity'
 
 ),

@@ -1,6 +1,6 @@
 -- One row per entity: every reference entity, every entity mentioned in the news and every
--- issuer of a security (price-only tickers included), with its name, type, primary security and
--- mention statistics.
+-- issuer of a security (security master companies and price-only tickers included), with its
+-- name, type, primary security, SEC CIK and mention statistics.
 with reference_entities as (
 
     select * from {{ ref('ref_entities') }}
@@ -22,6 +22,18 @@ entity_securities as (
 ticker_periods as (
 
     select * from {{ ref('int_securities__ticker_periods') }}
+
+),
+
+-- a seed entity may be the company of several CIKs (one is enough to show)
+entity_ciks as (
+
+    select
+        entity_id,
+        min(cik) as cik
+
+    from {{ ref('int_entities__master_companies') }}
+    group by entity_id
 
 ),
 
@@ -129,22 +141,14 @@ primary_securities as (
 
 ),
 
--- issuers known only from the price files are named by their ticker
-price_only_issuers as (
-
-    select distinct entity_id, company_name
-    from ticker_periods
-    where security_id like 'tkr\_%' escape '\'
-
-),
-
 final as (
 
     select
         all_entity_ids.entity_id,
         coalesce(
             reference_entities.entity_name,
-            price_only_issuers.company_name,
+            -- an issuer known only from its listing: the SEC title, or the ticker of a price-only one
+            primary_securities.current_company_name,
             top_surface_forms.annotation_name
         ) as entity_name,
         coalesce(
@@ -155,6 +159,7 @@ final as (
         ) as entity_type,
         primary_securities.security_id,
         primary_securities.current_ticker,
+        entity_ciks.cik,
         coalesce(reference_entities.description, latest_descriptions.description) as description,
         coalesce(mention_stats.mention_count, 0) as mention_count,
         mention_stats.first_seen_at,
@@ -163,8 +168,6 @@ final as (
     from all_entity_ids
     left join reference_entities
         on reference_entities.entity_id = all_entity_ids.entity_id
-    left join price_only_issuers
-        on price_only_issuers.entity_id = all_entity_ids.entity_id
     left join top_surface_forms
         on top_surface_forms.entity_id = all_entity_ids.entity_id
         and top_surface_forms.form_rank = 1
@@ -178,6 +181,8 @@ final as (
         on primary_securities.entity_id = all_entity_ids.entity_id
     left join mention_stats
         on mention_stats.entity_id = all_entity_ids.entity_id
+    left join entity_ciks
+        on entity_ciks.entity_id = all_entity_ids.entity_id
 
 )
 

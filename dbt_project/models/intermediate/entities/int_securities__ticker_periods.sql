@@ -1,7 +1,8 @@
--- One row per (security, ticker period): the curated periods of `ref_securities`, plus one open
--- period for every ticker that appears only in the price files (a security named by its ticker),
--- plus one for every `$TICKER` of the news known nowhere else (a security without prices, so its
--- events get `no_price_coverage` rows instead of silently none).
+-- One row per (security, ticker period): the curated periods of `ref_securities`; one open period
+-- for every other ticker of the security master (`sec_cik_<cik>_<ticker>`, its company's
+-- security); one for every ticker that appears only in the price files (a security named by its
+-- ticker); and one for every `$TICKER` of the news known nowhere else (a security without
+-- prices, so its events get `no_price_coverage` rows instead of silently none).
 with reference_periods as (
 
     select
@@ -18,31 +19,31 @@ with reference_periods as (
 
 ),
 
-bars as (
+master as (
 
-    select * from {{ ref('stg_prices__daily_bars') }}
+    select * from {{ ref('stg_securities__master') }}
 
 ),
 
-price_only_tickers as (
+master_companies as (
+
+    select * from {{ ref('int_entities__master_companies') }}
+
+),
+
+first_bars as (
 
     select
-        bars.ticker,
-        min(bars.session_date) as first_session_date
+        ticker,
+        min(session_date) as first_session_date
 
-    from bars
-    where not exists (
-        select 1
-        from reference_periods
-        where reference_periods.ticker = bars.ticker
-    )
-    group by bars.ticker
+    from {{ ref('stg_prices__daily_bars') }}
+    group by ticker
 
 ),
 
--- tickers written in the news (`$TICKER`) that neither the reference nor the price files know;
--- open from their first dated mention (null when no mention has a timestamp)
-news_only_tickers as (
+-- the first dated `$TICKER` mention of each ticker (null when no mention has a timestamp)
+first_mentions as (
 
     select
         annotations.annotation_name as ticker,
@@ -53,17 +54,65 @@ news_only_tickers as (
         on documents.document_id = annotations.document_id
     where annotations.kind = 'ticker'
         and annotations.annotation_name <> ''
-        and not exists (
-            select 1 from reference_periods where reference_periods.ticker = annotations.annotation_name
-        )
-        and not exists (
-            select 1 from price_only_tickers where price_only_tickers.ticker = annotations.annotation_name
-        )
     group by annotations.annotation_name
 
 ),
 
--- a security named by its ticker for each ticker known only from the prices or the news
+-- seeds win: a master ticker with any curated period adds nothing. The master only says that a
+-- ticker is listed now, not since when: the period opens on the earliest day the data shows the
+-- ticker in use (first bar, first dated mention, or the snapshot itself), so every bar and
+-- mention of the ticker falls inside it.
+master_periods as (
+
+    select
+        'sec_cik_' || ltrim(master.cik, '0') || '_' || lower(master.ticker) as security_id,
+        master_companies.entity_id,
+        master.ticker,
+        least(first_bars.first_session_date, first_mentions.first_mention_date, master.snapshot_date) as valid_from,
+        cast(null as date) as valid_to,
+        master.company_name,
+        master.exchange,
+        'equity' as security_type
+
+    from master
+    inner join master_companies
+        on master_companies.cik = master.cik
+    left join first_bars
+        on first_bars.ticker = master.ticker
+    left join first_mentions
+        on first_mentions.ticker = master.ticker
+    where not exists (
+        select 1
+        from reference_periods
+        where reference_periods.ticker = master.ticker
+    )
+
+),
+
+-- tickers neither the seeds nor the master know: named by their ticker, open from their first
+-- bar, else (news only) from their first dated mention
+unlisted_tickers as (
+
+    select
+        coalesce(first_bars.ticker, first_mentions.ticker) as ticker,
+        coalesce(first_bars.first_session_date, first_mentions.first_mention_date) as valid_from
+
+    from first_bars
+    full outer join first_mentions
+        on first_mentions.ticker = first_bars.ticker
+    where not exists (
+        select 1
+        from reference_periods
+        where reference_periods.ticker = coalesce(first_bars.ticker, first_mentions.ticker)
+    )
+        and not exists (
+            select 1
+            from master
+            where master.ticker = coalesce(first_bars.ticker, first_mentions.ticker)
+        )
+
+),
+
 unlisted_periods as (
 
     select
@@ -76,17 +125,15 @@ unlisted_periods as (
         cast(null as varchar) as exchange,
         'equity' as security_type
 
-    from (
-        select ticker, first_session_date as valid_from from price_only_tickers
-        union all
-        select ticker, first_mention_date from news_only_tickers
-    ) as unlisted_tickers
+    from unlisted_tickers
 
 ),
 
 ticker_periods as (
 
     select * from reference_periods
+    union all
+    select * from master_periods
     union all
     select * from unlisted_periods
 
