@@ -14,7 +14,6 @@ renamed as (
         upper(trim(ticker)) as ticker,
         {{ collapse_whitespace('company_name') }} as company_name,
         upper(trim(exchange)) as exchange,
-        {{ utc_date('ingested_at') }} as snapshot_date,
         source_name,
         row_number() over (
             partition by upper(trim(ticker))
@@ -30,7 +29,6 @@ select
     ticker,
     company_name,
     exchange,
-    snapshot_date,
     source_name
 
 from renamed

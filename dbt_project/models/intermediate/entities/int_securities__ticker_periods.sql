@@ -60,15 +60,19 @@ first_mentions as (
 
 -- seeds win: a master ticker with any curated period adds nothing. The master only says that a
 -- ticker is listed now, not since when: the period opens on the earliest day the data shows the
--- ticker in use (first bar, first dated mention, or the snapshot itself), so every bar and
--- mention of the ticker falls inside it.
+-- ticker in use (first bar, first dated mention), so every bar and mention of the ticker falls
+-- inside it; 1970-01-01 (the earliest date ingestion accepts) when neither exists. Never the
+-- load date: the same inputs must give the same warehouse whenever they are loaded.
 master_periods as (
 
     select
         'sec_cik_' || ltrim(master.cik, '0') || '_' || lower(master.ticker) as security_id,
         master_companies.entity_id,
         master.ticker,
-        least(first_bars.first_session_date, first_mentions.first_mention_date, master.snapshot_date) as valid_from,
+        coalesce(
+            least(first_bars.first_session_date, first_mentions.first_mention_date),
+            cast('1970-01-01' as date)
+        ) as valid_from,
         cast(null as date) as valid_to,
         master.company_name,
         master.exchange,
