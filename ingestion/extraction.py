@@ -7,7 +7,6 @@ warehouse can link, keyed by `ingestion.names.company_name_key`.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,17 +138,6 @@ def build_gazetteer(seeds_dir: Path, master: pl.DataFrame) -> Gazetteer:
     )
     version = hashlib.sha256(names.write_csv().encode()).hexdigest()
     return Gazetteer(names, version)
-
-
-def read_sec_master(path: Path) -> pl.DataFrame:
-    """SEC's company_tickers_exchange.json as the master frame `build_gazetteer` takes."""
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    return pl.DataFrame(payload["data"], schema=payload["fields"], orient="row").select(
-        pl.col("cik").cast(pl.Int64),
-        pl.col("ticker").cast(pl.String),
-        company_name=pl.col("name").cast(pl.String),
-        exchange=pl.col("exchange").cast(pl.String),
-    )
 
 
 def load_taxonomy(path: Path) -> pl.DataFrame:

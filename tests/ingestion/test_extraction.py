@@ -13,13 +13,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ingestion.sec import read_security_master_file
 from ingestion.extraction import (
     GAZETTEER_SCHEMA,
     Gazetteer,
     build_gazetteer,
     extract_annotations,
     load_taxonomy,
-    read_sec_master,
 )
 from ingestion.news import ANNOTATION_SCHEMA
 
@@ -33,7 +33,7 @@ TAXONOMY_COLUMNS = ["theme_code", "match_kind", "pattern", "description"]
 
 @pytest.fixture(scope="module")
 def master() -> pl.DataFrame:
-    return read_sec_master(REPO_ROOT / "samples" / "sec" / "company_tickers_exchange.json")
+    return read_security_master_file(REPO_ROOT / "samples" / "sec" / "company_tickers_exchange.json")[0]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import feedparser
 import polars as pl
 import pytest
 
-from ingestion.extraction import Gazetteer, build_gazetteer, load_taxonomy, read_sec_master
+from ingestion.extraction import Gazetteer, build_gazetteer, load_taxonomy
+from ingestion.sec import read_security_master_file
 from ingestion.feeds import (
     FEED_SOURCE_TYPE,
     feed_document_id,
@@ -51,7 +52,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 @pytest.fixture(scope="module")
 def gazetteer() -> Gazetteer:
-    master = read_sec_master(REPO_ROOT / "samples" / "sec" / "company_tickers_exchange.json")
+    master = read_security_master_file(REPO_ROOT / "samples" / "sec" / "company_tickers_exchange.json")[0]
     return build_gazetteer(SEEDS, master)
 
 
