@@ -302,11 +302,12 @@ def _stooq_rows(data: bytes, payload: LandedPayload, ticker: str) -> pl.DataFram
 
 def readjusted_tickers(
     landed: list[LandedPayload], new: list[LandedPayload], *, provider: Provider
-) -> list[str]:
-    """Tickers whose new (incremental) payload disagrees with their series as landed before it:
-    their full history must be fetched again (`adjustment_changed`)."""
+) -> dict[str, date]:
+    """Tickers whose new (incremental) payload disagrees with their series as landed before it,
+    with the series' first session: their history must be fetched again from that day at the
+    latest (`adjustment_changed`), so that the new payload is full and replaces the series."""
     new_paths = {payload.rel_path for payload in new}
-    tickers = []
+    tickers: dict[str, date] = {}
     for payload in new:
         ticker = ticker_from_file_stem(payload.key)
         earlier = [
@@ -315,13 +316,13 @@ def readjusted_tickers(
         ]
         if not earlier:  # a first fetch is a full history
             continue
-        stored = _adjusted_closes(_overlaid(_series(earlier), ticker))
-        fetched = _adjusted_closes(
-            _overlaid([_parse(payload, ticker, provider)], ticker)
-        )
-        if adjustment_changed(stored, fetched):
-            tickers.append(ticker)
-    return sorted(set(tickers))
+        series = _series(earlier)
+        stored = _adjusted_closes(_overlaid(series, ticker))
+        fetched = _adjusted_closes(_overlaid([_parse(payload, ticker, provider)], ticker))
+        first = min((part.first_session for part in series if part.first_session), default=None)
+        if first is not None and adjustment_changed(stored, fetched):
+            tickers[ticker] = min(first, tickers.get(ticker, first))
+    return tickers
 
 
 def _adjusted_closes(rows: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ schedule.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +20,7 @@ from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import dbt_resource
 from orchestration.ingestion.assets import build_ingestion_assets
 from orchestration.publish.assets import build_publish_asset
-from orchestration.pull.assets import build_pull_asset, daily_partitions
+from orchestration.pull.assets import build_pull_asset
 from orchestration.pull.sensors import build_after_pull_sensor, documents_sensor
 from orchestration.quality.checks import build_quality_checks
 from orchestration.resources import NewsimpactResource
@@ -92,8 +93,7 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
 
 
 def _pull_schedule(settings: Settings, pull: dg.JobDefinition, run_config: dict) -> dg.ScheduleDefinition:
-    """At the configured cron: pull the latest complete day (and the undated sources)."""
-    partitions = daily_partitions(settings)
+    """At the configured cron: pull the latest complete (UTC) day, and the undated sources."""
 
     @dg.schedule(
         name=NIGHTLY_SCHEDULE,
@@ -103,10 +103,12 @@ def _pull_schedule(settings: Settings, pull: dg.JobDefinition, run_config: dict)
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def nightly(context: dg.ScheduleEvaluationContext):
-        key = partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
-        if key is None:
+        moment = context.scheduled_execution_time or datetime.now(UTC)
+        day = moment.astimezone(UTC).date() - timedelta(days=1)
+        if day < settings.pull.start_date:
             return dg.SkipReason(f"no complete day since [pull] start_date {settings.pull.start_date}")
-        return dg.RunRequest(run_key=key, partition_key=key, run_config=run_config)
+        return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat(),
+                             run_config=run_config)
 
     return nightly
 

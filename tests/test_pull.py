@@ -323,3 +323,72 @@ def test_a_five_day_backfill_through_the_cli_equals_one_through_dagsters_partiti
     assert api.marts() == cli.marts()
     assert query(api.settings.warehouse_path,
                  "select count(*) from marts.fct_news_event where event_id like 'gdelt-%'")[0][0] == 3
+
+
+def test_a_split_refetches_the_full_history_and_replaces_the_series_whole(
+    tmp_path, httpserver, services
+):
+    site = make_site(tmp_path / "site", base_url(httpserver))
+    pulled, ingested = pull_and_ingest(site, "2012-10-18")
+    assert pulled.success and ingested.success
+    before = dict(site.raw(
+        "select session_date, adj_close from raw.prices_daily where ticker = 'AAPL'"))
+    services.readjusted = {"AAPL"}  # the provider now halves AAPL's whole adjusted history
+    since = len(httpserver.log)
+    pulled, ingested = pull_and_ingest(site, "2012-10-19")
+    assert pulled.success and ingested.success
+    starts = [
+        datetime.fromtimestamp(int(request.args["period1"]), UTC).date()
+        for request, _ in httpserver.log[since:] if request.path == "/v8/finance/chart/AAPL"
+    ]
+    assert len(starts) == 2 and starts[1] < starts[0]  # incremental, then the full history again
+    after = dict(site.raw(
+        "select session_date, adj_close from raw.prices_daily where ticker = 'AAPL'"))
+    assert set(before) < set(after)
+    # every stored session carries the new adjustment: never a mix of old and new
+    assert all(abs(after[day] - before[day] * 0.5) < 1e-9 for day in before)
+    others = site.raw("select count(*) from raw.prices_daily where ticker = 'MSFT' "
+                      "and session_date = '2012-10-19'")
+    assert others == [(1,)]
+
+
+def test_the_schedule_pulls_the_last_complete_day_and_the_sensors_start_the_build(
+    tmp_path, httpserver, services
+):
+    from newsimpact.runs import instance_for
+    from orchestration.definitions import NIGHTLY_SCHEDULE, PIPELINE_JOB, build_definitions
+
+    site = make_site(tmp_path / "site", base_url(httpserver))
+    documents = tmp_path / "dropped"
+    documents.mkdir()
+    with site.config.open("a") as config:
+        config.write(f'\n[[sources.news]]\ntype = "documents"\nname = "dropped"\npath = "{documents}"\n')
+    definitions = build_definitions(site.settings)
+
+    schedule = definitions.resolve_schedule_def(NIGHTLY_SCHEDULE)
+    moment = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    with dg.build_schedule_context(
+        scheduled_execution_time=moment, repository_def=definitions.get_repository_def()
+    ) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-25"
+
+    with instance_for(site.settings) as instance:
+        after_pull = definitions.resolve_sensor_def("newsimpact_build_after_pull")
+        context = dg.build_sensor_context(instance=instance, definitions=definitions)
+        assert not after_pull.evaluate_tick(context).run_requests  # no pull run yet
+        pull_and_ingest(site, "2012-10-18")
+        result = after_pull.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=definitions))
+        assert [r.job_name or PIPELINE_JOB for r in result.run_requests] == [PIPELINE_JOB]
+        cursor = result.cursor
+        again = after_pull.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions))
+        assert not again.run_requests  # one build per pull run
+
+    dropped = definitions.resolve_sensor_def("newsimpact_documents_dropped")
+    first = dropped.evaluate_tick(dg.build_sensor_context(definitions=definitions))
+    assert not first.run_requests  # the folder as it is now is the starting point
+    quiet = dropped.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, definitions=definitions))
+    assert not quiet.run_requests
+    (documents / "new.txt").write_text("---\ntitle: x\n---\nApple said so.\n", encoding="utf-8")
+    woken = dropped.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, definitions=definitions))
+    assert len(woken.run_requests) == 1

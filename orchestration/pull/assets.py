@@ -9,7 +9,7 @@ the landing zone holds.
 import os
 import re
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -106,12 +106,11 @@ def _refetch_readjusted(
     if not new:
         return []
     landed = landed_payloads(settings.landing_dir / source.name)
-    tickers = readjusted_tickers(landed, new, provider=source.type)
-    first = partitions[0].toordinal() - HISTORY_DAYS
+    history_start = partitions[0] - timedelta(days=HISTORY_DAYS)
     return fetch_all(fetcher, [
-        price_request(source, ticker, date.fromordinal(first), partitions[-1],
+        price_request(source, ticker, min(first, history_start), partitions[-1],
                       secret_headers(source))
-        for ticker in tickers
+        for ticker, first in readjusted_tickers(landed, new, provider=source.type).items()
     ])
 
 
