@@ -162,8 +162,8 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     this_run = second.stdout.split("Ingested by this run")[1].split("Checks:")[0]
     assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
-        ["news[0]", "0", "0", "0", "36", "0", "(0)"],
-        ["prices[0]", "0", "0", "0", "6", "0", "(0)"],
+        ["news[0]", "0", "0", "0", "(0)", "36", "(0)", "0", "(0)"],
+        ["prices[0]", "0", "0", "0", "(0)", "6", "(0)", "0", "(0)"],
     ]
     assert (snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))) == before
 
@@ -217,10 +217,12 @@ def test_corrupt_inputs_are_quarantined_and_the_run_finishes(tmp_path: Path):
     work = load_settings(config).work_path
     assert query(work, "select count(*) from raw.prices_daily where ticker = 'XYZ'") == [(1,)]
     this_run = result.stdout.split("Ingested by this run")[1].split("Checks:")[0]
-    # source, read, loaded, quarantined, unchanged files, removed files (records)
+    # source, read, loaded, quarantined (duplicates), unchanged files (records), removed files
+    # (records)
     assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
-        ["news[0]", "38", "36", "2", "0", "0", "(0)"],
-        ["prices[0]", str(sample_price_rows() + 3), str(sample_price_rows() + 1), "2", "0", "0", "(0)"],
+        ["news[0]", "38", "36", "2", "(0)", "0", "(0)", "0", "(0)"],
+        ["prices[0]", str(sample_price_rows() + 3), str(sample_price_rows() + 1), "2", "(0)",
+         "0", "(0)", "0", "(0)"],
     ]
 
 

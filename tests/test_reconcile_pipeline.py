@@ -60,8 +60,8 @@ def test_deleted_inputs_leave_the_warehouse_and_an_old_document_moves_no_session
     assert query(settings.warehouse_path, "select count(*) from audit.ingested_files where source_type = 'csv'") == [(5,)]
     this_run = second.stdout.split("Ingested by this run")[1].split("Checks:")[0]
     assert [line.split() for line in this_run.strip().splitlines()[1:]] == [
-        ["news[0]", "1", "1", "0", "35", "1", "(1)"],
-        ["prices[0]", "0", "0", "0", "5", "1", f"({ibm_rows})"],
+        ["news[0]", "1", "1", "0", "(0)", "35", "(0)", "1", "(1)"],
+        ["prices[0]", "0", "0", "0", "(0)", "5", "(0)", "1", f"({ibm_rows})"],
     ]
     # An event decades older than the rest widened the calendar; no existing session index moved.
     indexes_after = dict(
