@@ -14,6 +14,7 @@ import pytest
 
 from ingestion.extraction import Gazetteer, build_gazetteer, load_taxonomy
 from ingestion.sec import read_security_master_file
+from tests.recorded.services import BILLION_LAUGHS as RECORDED_BOMB
 from ingestion.feeds import (
     FEED_SOURCE_TYPE,
     feed_document_id,
@@ -31,23 +32,7 @@ SOURCE = "wire"
 NOW = datetime(2024, 11, 22, tzinfo=UTC)
 NVDA_ID = feed_document_id("mkt-2024-11-20-nvda-results")
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<rss version="2.0"><channel><title>&lol9;</title>
-<item><title>&lol9;</title><guid>bomb-1</guid><description>&lol9;</description></item>
-</channel></rss>
-"""
+BILLION_LAUGHS = RECORDED_BOMB.encode()  # the same bomb the pipeline test serves
 
 
 @pytest.fixture(scope="module")
