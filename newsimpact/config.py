@@ -104,6 +104,10 @@ class EventStudyConfig:
     event_windows: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (-1, 1), (-5, 5))
     # Relative days of fct_abnormal_return_daily (the data behind CAR plots).
     daily_window: tuple[int, int] = (-10, 10)
+    # A story is novel for an entity when no earlier story named it within this many days.
+    novelty_days: int = 7
+    # A session is clustered when at least this many distinct securities have measured news.
+    cluster_min_securities: int = 2
 
     def dbt_vars(self) -> dict[str, Any]:
         """The dbt project vars that carry this section (see dbt_project.yml)."""
@@ -116,6 +120,8 @@ class EventStudyConfig:
             "event_windows": [list(window) for window in self.event_windows],
             "daily_window_start": self.daily_window[0],
             "daily_window_end": self.daily_window[1],
+            "novelty_days": self.novelty_days,
+            "cluster_min_securities": self.cluster_min_securities,
         }
 
     def suite_parameters(self) -> dict[str, int]:
@@ -240,7 +246,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         study,
         "event_study",
         {"benchmark", "calendar", "estimation_window", "min_estimation_returns", "event_windows",
-         "daily_window"},
+         "daily_window", "novelty_days", "cluster_min_securities"},
     )
     defaults = EventStudyConfig()
     estimation_window = reader.window(
@@ -284,6 +290,16 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
             "event_study.benchmark",
             f"not a ticker: {benchmark!r} (letters, digits and . - ^ =, at most 15 characters)",
         )
+    novelty_days = reader.integer(study, "event_study", "novelty_days", defaults.novelty_days)
+    if not 1 <= novelty_days <= 3650:
+        raise ConfigError(path, "event_study.novelty_days", "must be between 1 and 3650 days")
+    cluster_min_securities = reader.integer(
+        study, "event_study", "cluster_min_securities", defaults.cluster_min_securities
+    )
+    if not 2 <= cluster_min_securities <= 10000:
+        raise ConfigError(
+            path, "event_study.cluster_min_securities", "must be between 2 and 10000 securities"
+        )
     event_study = EventStudyConfig(
         benchmark=benchmark,
         calendar=reader.string(study, "event_study", "calendar", defaults.calendar).upper(),
@@ -291,6 +307,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         min_estimation_returns=min_returns,
         event_windows=event_windows,
         daily_window=daily_window,
+        novelty_days=novelty_days,
+        cluster_min_securities=cluster_min_securities,
     )
     _check_calendar(path, event_study.calendar)
 

@@ -37,6 +37,8 @@ def test_every_key_has_the_spec_default(tmp_path: Path):
         "event_windows": [[0, 0], [0, 1], [-1, 1], [-5, 5]],
         "daily_window_start": -10,
         "daily_window_end": 10,
+        "novelty_days": 7,
+        "cluster_min_securities": 2,
     }
 
 
@@ -52,6 +54,9 @@ def test_every_key_has_the_spec_default(tmp_path: Path):
         ("[event_study]\nmin_estimation_returns = 'many'\n", "event_study.min_estimation_returns", "integer"),
         ("[event_study]\nmin_estimation_returns = 500\n", "event_study.min_estimation_returns", "at most"),
         ("[event_study]\ncalendar = 'XMOON'\n", "event_study.calendar", "unknown exchange calendar"),
+        ("[event_study]\nnovelty_days = 0\n", "event_study.novelty_days", "between 1 and 3650"),
+        ("[event_study]\nnovelty_days = 7.5\n", "event_study.novelty_days", "integer"),
+        ("[event_study]\ncluster_min_securities = 1\n", "event_study.cluster_min_securities", "between 2"),
         ("[warehouse\n", "-", "not valid TOML"),
     ],
 )

@@ -28,6 +28,14 @@ CONTRACT = {
                           "caar_t", "pct_positive", "mean_raw_return"],
     "mart_entity_daily": ["entity_id", "session", "mention_count", "avg_sentiment", "ticker", "close",
                           "return", "abnormal_return"],
+    "fct_event_novelty": ["event_id", "entity_id", "published_at", "is_novel_entity",
+                          "previous_event_id", "days_since_previous_story", "is_near_duplicate",
+                          "near_duplicate_of"],
+    "fct_event_theme_novelty": ["event_id", "entity_id", "theme_id", "published_at",
+                                "is_novel_entity_theme", "previous_event_id",
+                                "days_since_previous_story"],
+    "mart_session_clustering": ["event_session", "event_count", "measured_event_count",
+                                "measured_security_count", "is_clustered"],
 }
 TYPES = {
     ("fct_news_event", "published_at"): "timestamp with time zone",

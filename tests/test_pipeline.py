@@ -28,6 +28,9 @@ MARTS = (
     "fct_abnormal_return_daily",
     "mart_theme_impact",
     "mart_entity_daily",
+    "fct_event_novelty",
+    "fct_event_theme_novelty",
+    "mart_session_clustering",
 )
 SEED_DOCUMENT = "000_d3b65a32a009eb2b"
 
