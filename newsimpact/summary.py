@@ -226,6 +226,8 @@ class RunSummary:
 
     def _headline(self) -> str:
         if not self.succeeded:
+            if self.command == "run" and self.published_build:  # a step after publish failed
+                return f"FAILED after publishing build {self.published_build}"
             return "FAILED, nothing published" if self.command == "run" else "FAILED"
         if self.command == "run":
             return f"succeeded, published build {self.published_build}"

@@ -296,6 +296,8 @@ _SHOWN_JS = """() => ({
     tables: Object.fromEntries([...document.querySelectorAll('table')].map(table => [table.id,
         [...table.tBodies[0].rows].map(row => [...row.cells].map(
             cell => JSON.parse(cell.dataset.value)))])),
+    texts: Object.fromEntries([...document.querySelectorAll('table')].map(table => [table.id,
+        [...table.tBodies[0].rows].map(row => [...row.cells].map(cell => cell.innerText))])),
     figures: Object.fromEntries([...document.querySelectorAll('figure.chart')].map(
         figure => [figure.id, JSON.parse(figure.dataset.figures)])),
     entities: [...document.querySelectorAll('h3[data-entity-id]')].map(h => h.dataset.entityId),
@@ -349,6 +351,10 @@ def _assert_matches_the_marts(serving: Path, shown: dict) -> None:
             assert event_filter == "all"
             assert (n, caar) == pytest.approx(impact[(theme, window)])
             assert (low, high) == pytest.approx(_t_interval(cars[(theme, window)]))
+    # What the reader sees is the exact value, rounded.
+    for row, texts in zip(theme_rows, shown["texts"]["theme-caar-table"], strict=True):
+        assert texts[3] == str(row[3])
+        assert texts[4:] == [f"{v * 100:.2f} %" if v is not None else "–" for v in row[4:]]
     chart_points = {(p["theme_code"], p["window_start"], p["window_end"]): p["caar"]
                     for p in shown["figures"]["figure-theme-caar"]}
     assert chart_points == pytest.approx({
@@ -404,3 +410,29 @@ def _t_interval(values: list[float]) -> tuple[float | None, float | None]:
     sd = math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1))
     half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
     return (None, None) if half == 0 else (mean - half, mean + half)
+
+
+def test_the_run_summary_names_the_report_and_a_failure_after_publishing(tmp_path):
+    from newsimpact.summary import RunSummary
+
+    summary = RunSummary(
+        command="run", warehouse_path=tmp_path / "w.duckdb", data_docs=tmp_path / "docs",
+        logs_dir=tmp_path / "logs", run_id="r1", run_succeeded=False,
+        failed_steps=["serving__report: boom"], published_build="B1",
+        report=tmp_path / "w_report.html",
+    )
+
+    text = summary.render()
+    assert "newsimpact run r1: FAILED after publishing build B1" in text
+    assert f"Report (HTML, opens offline): {tmp_path / 'w_report.html'}" in text
+
+
+def test_a_build_without_figures_says_so_instead_of_drawing_empty_charts(tiny_serving, tmp_path):
+    with duckdb.connect(str(tiny_serving)) as connection:
+        connection.execute("update marts.fct_event_impact set status = 'missing_prices'")
+        connection.execute("delete from marts.fct_abnormal_return_daily")
+        connection.execute("delete from marts.mart_entity_daily")
+    html = write_report(tiny_serving, tmp_path / "report.html").read_text(encoding="utf-8")
+
+    assert "<svg" not in html
+    assert html.count('<p class="nothing">') == 4  # themes, curves, movers, timelines

@@ -47,8 +47,9 @@ def render_report(connection: duckdb.DuckDBPyConnection, now: datetime) -> str:
     sections = [
         page.freshness_section(info, queries.ingested_counts(connection),
                                queries.quarantine_counts(connection), now),
-        page.theme_section(themes, source, charts.theme_caar_chart(themes)),
-        page.curves_section(curves, charts.caar_curves_chart(curves),
+        page.theme_section(themes, source,
+                           charts.theme_caar_chart(themes) if themes.height else None),
+        page.curves_section(curves, charts.caar_curves_chart(curves) if curves.height else None,
                             int(info["daily_window_start"])),
         page.movers_section(queries.biggest_movers(connection, window), window),
         page.timelines_section(timelines),

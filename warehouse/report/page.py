@@ -52,6 +52,9 @@ $sections
 """)
 
 
+_NOTHING = '<p class="nothing">Nothing to show: no event of this build has these figures.</p>'
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -75,7 +78,8 @@ def freshness_section(
     built_at = info["built_at"]
     facts = [
         ("build id", f'<code id="build-id">{escape(str(info["build_id"]))}</code>'),
-        ("built at", f'<span id="built-at">{built_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC</span>'),
+        ("built at",
+         f'<span id="built-at">{built_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC</span>'),
         ("age", f'<span id="build-age">{escape(age_text(built_at, now))}</span> when this report '
                 "was written"),
         ("benchmark, calendar", escape(f"{info['benchmark']}, {info['calendar']}")),
@@ -107,7 +111,8 @@ def freshness_section(
     )
 
 
-def theme_section(frame: pl.DataFrame, source: str, chart_svg: str) -> str:
+def theme_section(frame: pl.DataFrame, source: str, chart_svg: str | None) -> str:
+    """`chart_svg` is None when no theme has an event with figures."""
     shown = frame.filter(pl.col("event_filter") == "all")
     return section(
         "theme-caar",
@@ -119,7 +124,7 @@ def theme_section(frame: pl.DataFrame, source: str, chart_svg: str) -> str:
         figure("theme-caar", chart_svg, _records(shown, ["theme_code", "window_start",
                "window_end", "n_events", "caar", "caar_ci_low", "caar_ci_high"]),
                "Dots: CAAR in % (green above zero, red below); bars: the 95 % confidence "
-               "interval."),
+               "interval.") if chart_svg else _NOTHING,
         table("theme-caar-table", [
             Column("theme", "theme_code"), Column("window", "window", str),
             Column("filter", "event_filter"), Column("n", "n_events", _integer, number=True),
@@ -130,7 +135,8 @@ def theme_section(frame: pl.DataFrame, source: str, chart_svg: str) -> str:
     )
 
 
-def curves_section(frame: pl.DataFrame, chart_svg: str, first_day: int) -> str:
+def curves_section(frame: pl.DataFrame, chart_svg: str | None, first_day: int) -> str:
+    """`chart_svg` is None when no event has an abnormal return on every day."""
     return section(
         "caar-curves",
         "3. CAAR curves by relative day",
@@ -141,7 +147,7 @@ def curves_section(frame: pl.DataFrame, chart_svg: str, first_day: int) -> str:
                "From marts.fct_abnormal_return_daily: only event-security pairs with an abnormal "
                "return on every day of the window; n is their number per theme. Line: mean CAR "
                "in %; band: 95 % t interval; dotted: day 0, the first session the news could "
-               "move."),
+               "move.") if chart_svg else _NOTHING,
     )
 
 
@@ -158,7 +164,7 @@ def movers_section(frame: pl.DataFrame, window: tuple[int, int]) -> str:
             Column("story", "story", is_html=True), Column("ticker", "ticker"),
             Column("session", "event_session", str), Column("CAR", "car", percent, number=True),
             Column("t", "car_t", _decimal, number=True),
-        ], stories, value_of={"story": "event_id"}),
+        ], stories, value_of={"story": "event_id"}) if stories.height else _NOTHING,
     )
 
 
@@ -184,7 +190,7 @@ def timelines_section(entities: Sequence[tuple[str, str, pl.DataFrame, str]]) ->
         '<p class="note">No mart publishes a full daily price series, so the price line joins '
         "the closes of the sessions with news (marts.mart_entity_daily); between two dots it is "
         "not the path the price took.</p>",
-        *figures,
+        *(figures or [_NOTHING]),
     )
 
 
