@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from tests.conftest import SampleConfig, newsimpact, query
+from newsimpact.cli import EXIT_FAILED, main
+from tests.conftest import SAMPLES, SampleConfig, newsimpact, query, write_config
 from warehouse.report import charts, page, queries, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -188,9 +189,11 @@ def test_a_chart_is_inline_svg_with_its_own_ids_and_marks():
 
 def test_the_report_is_one_offline_page_with_every_section(tiny_serving, tmp_path):
     now = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    serving_bytes = tiny_serving.read_bytes()
     report = write_report(tiny_serving, tmp_path / "out" / "report.html", now=now)
     html = report.read_text(encoding="utf-8")
 
+    assert tiny_serving.read_bytes() == serving_bytes  # read-only: BI users' file is untouched
     assert not list(report.parent.glob("*.partial"))
     for forbidden in ("<script", "<link", "src=", "@import", "url(http"):
         assert forbidden not in html
@@ -436,3 +439,11 @@ def test_a_build_without_figures_says_so_instead_of_drawing_empty_charts(tiny_se
 
     assert "<svg" not in html
     assert html.count('<p class="nothing">') == 4  # themes, curves, movers, timelines
+
+
+def test_the_report_command_needs_a_published_build(tmp_path, capsys):
+    config = write_config(tmp_path, news=SAMPLES / "news", prices=SAMPLES / "prices")
+
+    assert main(["report", "--config", str(config)]) == EXIT_FAILED
+    assert "no build is published yet" in capsys.readouterr().err
+    assert not (tmp_path / "newsimpact_report.html").exists()
