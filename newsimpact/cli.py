@@ -1,4 +1,4 @@
-"""`newsimpact run|check|status|rollback|serve|dev|dbt-vars --config PATH`."""
+"""`newsimpact run|check|status|rollback|report|serve|dev|dbt-vars --config PATH`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ _COMMANDS = {
     "check": "run the Great Expectations suites on the work file as it is",
     "status": "show the published build, its age, the kept builds and the last run's outcome",
     "rollback": "serve the previously published build again (or the one given with --to)",
+    "report": "write the analyst's HTML report (offline, self-contained) of the served build",
     "serve": "run the Dagster daemon (the nightly schedule) and UI on 127.0.0.1, quietly",
     "dev": "open the Dagster UI in development mode (dagster dev), bound to 127.0.0.1",
     "dbt-vars": "print the dbt vars of this config, for running dbt by hand",
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "rollback":
             command.add_argument("--to", metavar="BUILD_ID",
                                  help="a kept build (see `newsimpact status`)")
+        if name == "report":
+            command.add_argument("--output", type=Path,
+                                 help="where to write it (default: next to the serving file, "
+                                 "<name>_report.html)")
     args = parser.parse_args(argv)
 
     try:
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         case "rollback":
             return _rollback(settings, args.to)
+        case "report":
+            return _report(settings, args.output)
         case "serve" | "dev":
             return _dagster(settings, args.command, args.port)
         case "dbt-vars":
@@ -141,6 +148,18 @@ def _rollback(settings: Settings, to: str | None) -> int:
         print(f"newsimpact rollback: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"Serving build {build.stem} at {settings.warehouse_path}")
+    return EXIT_OK
+
+
+def _report(settings: Settings, output: Path | None) -> int:
+    from warehouse.report import write_report
+
+    if not settings.warehouse_path.exists():
+        print(f"newsimpact report: no build is published yet ({settings.warehouse_path} does not "
+              "exist): run `newsimpact run` first", file=sys.stderr)
+        return EXIT_FAILED
+    report = write_report(settings.warehouse_path, output or settings.report_path)
+    print(f"Report: {report}")
     return EXIT_OK
 
 

@@ -205,6 +205,11 @@ class Settings:
     def data_docs_dir(self) -> Path:
         return self.warehouse_path.parent / f"{self.warehouse_path.stem}_data_docs"
 
+    @property
+    def report_path(self) -> Path:
+        """The analyst's HTML report of the served build, next to the serving file."""
+        return self.warehouse_path.parent / f"{self.warehouse_path.stem}_report.html"
+
 
 def load_settings(config_path: str | Path) -> Settings:
     path = Path(config_path).resolve()

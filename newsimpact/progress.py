@@ -16,6 +16,7 @@ _LABELS = {  # step keys: an asset's op is named after its key
     "raw__security_master": "ingest securities",
     "newsimpact_dbt_assets": "dbt build + tests",
     "serving__warehouse": "publish",
+    "serving__report": "report",
 }
 _OUTCOMES = {
     dg.DagsterEventType.STEP_SUCCESS: "ok",

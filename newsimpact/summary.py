@@ -85,6 +85,7 @@ class RunSummary:
     sources: list[SourceCounts] = field(default_factory=list)  # its audit.ingested_files
     mart_rows: dict[str, int] = field(default_factory=dict)  # its marts, from build_info
     unresolved: list[str] = field(default_factory=list)  # from its marts.mart_unresolved_mentions
+    report: Path | None = None  # the analyst's HTML report of the served build, once written
 
     @classmethod
     def collect(
@@ -115,6 +116,7 @@ class RunSummary:
                 if event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
             ),
             published_build=published[0] if published else None,
+            report=settings.report_path if settings.report_path.exists() else None,
             this_run=_run_counts(result),
             pulled=_pull_counts(settings, pulls),
             checks=[
@@ -218,10 +220,14 @@ class RunSummary:
             f"Warehouse (BI, read-only): {self.warehouse_path}",
             f"Logs: {self.logs_dir}    Data Docs: {self.data_docs}",
         ]
+        if self.report is not None:
+            lines.append(f"Report (HTML, opens offline): {self.report}")
         return "\n".join(lines)
 
     def _headline(self) -> str:
         if not self.succeeded:
+            if self.command == "run" and self.published_build:  # a step after publish failed
+                return f"FAILED after publishing build {self.published_build}"
             return "FAILED, nothing published" if self.command == "run" else "FAILED"
         if self.command == "run":
             return f"succeeded, published build {self.published_build}"

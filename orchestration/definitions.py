@@ -1,5 +1,5 @@
-"""The one `Definitions` of newsimpact: ingestion, dbt, quality and publish assets, the job, the
-schedule.
+"""The one `Definitions` of newsimpact: ingestion, dbt, quality, publish and report assets, the
+job, the schedule.
 
 `newsimpact serve`/`dev` load `defs` (the config comes from NEWSIMPACT_CONFIG, else
 `newsimpact.toml` in the working folder); `newsimpact run` builds the same definitions from its
@@ -19,7 +19,7 @@ from newsimpact.progress import progress_logger
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import dbt_resource
 from orchestration.ingestion.assets import build_ingestion_assets
-from orchestration.publish.assets import build_publish_asset
+from orchestration.publish.assets import analyst_report, build_publish_asset
 from orchestration.pull.assets import build_pull_asset
 from orchestration.pull.sensors import build_after_pull_sensor, documents_sensor
 from orchestration.quality.checks import build_quality_checks
@@ -41,7 +41,7 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         PIPELINE_JOB,
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
         description="Ingest news and prices, build every dbt model in the work file, run every "
-        "check, then publish the serving file.",
+        "check, then publish the serving file and write the report from it.",
         executor_def=dg.in_process_executor,
     )
     checks_only = dg.define_asset_job(
@@ -77,7 +77,7 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         )
     return dg.Definitions(
         assets=[*pull_assets, *build_ingestion_assets(settings), dbt_assets,
-                build_publish_asset(marts)],
+                build_publish_asset(marts), analyst_report],
         asset_checks=quality_checks,
         jobs=jobs,
         schedules=[nightly],

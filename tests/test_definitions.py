@@ -84,3 +84,14 @@ def test_one_job_runs_everything_one_step_at_a_time_every_night(defs: dg.Definit
     )
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
     assert schedule.job_name == definitions.PIPELINE_JOB
+
+
+def test_the_report_is_written_from_the_published_file(defs: dg.Definitions):
+    from orchestration.publish.assets import REPORT, SERVING
+
+    report = defs.resolve_asset_graph().get(REPORT)
+
+    assert report.parent_keys == {SERVING}  # after publish, so only from a build that passed
+    assert report.group_name == "serving"
+    pipeline = defs.resolve_job_def(definitions.PIPELINE_JOB)
+    assert REPORT in pipeline.asset_layer.asset_graph.get_all_asset_keys()

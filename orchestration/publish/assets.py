@@ -1,4 +1,5 @@
-"""The last step of every run: publish the build, once every blocking check upstream passed."""
+"""The last steps of every run: publish the build, once every blocking check upstream passed, then
+write the analyst's report from the published file."""
 
 
 import json
@@ -11,8 +12,10 @@ import duckdb
 
 from orchestration.resources import NewsimpactResource
 from warehouse.publish import BuildInfo, build_id_for, publish
+from warehouse.report import write_report
 
 SERVING = dg.AssetKey(["serving", "warehouse"])
+REPORT = dg.AssetKey(["serving", "report"])
 
 
 def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -62,3 +65,11 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return published_warehouse
+
+
+@dg.asset(key=REPORT, deps=[SERVING], group_name="serving", kinds={"html"})
+def analyst_report(newsimpact: NewsimpactResource):
+    """The analyst's static HTML report, read from the serving file just published."""
+    settings = newsimpact.settings()
+    report = write_report(settings.warehouse_path, settings.report_path)
+    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(report))})

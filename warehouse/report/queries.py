@@ -1,0 +1,200 @@
+"""What the report shows, read from a published serving file: one function per figure or table.
+
+Every function takes a connection to the serving file (opened read-only) and returns a Polars
+frame; the statistics the marts do not carry (CIs, mean CAR paths) are computed here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+from scipy import stats
+
+CONFIDENCE = 0.95
+SIGNIFICANCE_MART = "mart_theme_significance"
+
+
+def build_info(connection: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    cursor = connection.execute("select * from marts.build_info")
+    names = [column[0] for column in cursor.description]
+    (row,) = cursor.fetchall()
+    return dict(zip(names, row, strict=True))
+
+
+def report_window(info: dict[str, object]) -> tuple[int, int]:
+    """[-1, 1] when the build measured it, else its first configured window."""
+    windows = [tuple(window) for window in json.loads(str(info["event_windows"]))]
+    return (-1, 1) if (-1, 1) in windows else windows[0]
+
+
+def quarantine_counts(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return connection.sql(
+        """
+        select source_name, reason, count(*) as records
+        from audit.quarantine
+        group by all
+        order by source_name, records desc, reason
+        """
+    ).pl()
+
+
+def ingested_counts(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return connection.sql(
+        """
+        select source_name, source_type, count(*) as files, sum(records_read)::bigint as records_read,
+               sum(records_loaded)::bigint as records_loaded,
+               sum(records_quarantined)::bigint as records_quarantined
+        from audit.ingested_files
+        group by all
+        order by source_name
+        """
+    ).pl()
+
+
+def theme_caar(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, str]:
+    """CAAR and its 95 % CI per (theme, window, event filter), and the table it came from.
+
+    `marts.mart_theme_significance` when the build has it; else computed from the `ok` rows of
+    `marts.fct_event_impact` (event filter `all`), as `mart_theme_impact` counts them.
+    """
+    columns = ["theme_code", "window_start", "window_end", "event_filter", "n_events", "caar",
+               "caar_ci_low", "caar_ci_high"]
+    if _table_exists(connection, "marts", SIGNIFICANCE_MART):
+        frame = connection.sql(
+            f"""
+            select {', '.join(columns)} from marts.{SIGNIFICANCE_MART}
+            where n_events > 0
+            order by window_start, window_end, theme_code, event_filter
+            """
+        ).pl()
+        return frame, f"marts.{SIGNIFICANCE_MART}"
+    cars = connection.sql(
+        """
+        select t.theme_code, i.window_start, i.window_end, i.car
+        from marts.fct_event_impact i
+        join marts.bridge_event_theme b using (event_id)
+        join marts.dim_theme t using (theme_id)
+        where i.status = 'ok'
+        """
+    ).pl()
+    frame = (
+        mean_with_ci(cars, ["theme_code", "window_start", "window_end"], "car")
+        .rename({"n": "n_events", "mean": "caar", "ci_low": "caar_ci_low",
+                 "ci_high": "caar_ci_high"})
+        .with_columns(event_filter=pl.lit("all"))
+        .select(columns)
+        .sort("window_start", "window_end", "theme_code")
+    )
+    return frame, "marts.fct_event_impact (status ok) x marts.bridge_event_theme"
+
+
+def caar_curves(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Mean cumulative abnormal return per (theme, relative day), with its 95 % band.
+
+    CAR paths cumulate from the first day of `fct_abnormal_return_daily`'s window; only
+    (event, security) pairs with an abnormal return on every day are kept, so every day of a
+    theme averages the same paths.
+    """
+    paths = connection.sql(
+        """
+        with complete as (
+            select event_id, security_id
+            from marts.fct_abnormal_return_daily
+            group by all
+            having count(abnormal_return) = count(*)
+        ),
+        paths as (
+            select d.event_id, d.rel_day,
+                   sum(d.abnormal_return) over (
+                       partition by d.event_id, d.security_id order by d.rel_day
+                   ) as car
+            from marts.fct_abnormal_return_daily d
+            join complete using (event_id, security_id)
+        )
+        select t.theme_code, p.rel_day, p.car
+        from paths p
+        join marts.bridge_event_theme b using (event_id)
+        join marts.dim_theme t using (theme_id)
+        """
+    ).pl()
+    return mean_with_ci(paths, ["theme_code", "rel_day"], "car").sort("theme_code", "rel_day")
+
+
+def mean_with_ci(frame: pl.DataFrame, by: list[str], value: str) -> pl.DataFrame:
+    """n, mean, standard error (sd / sqrt n) and the two-sided t confidence interval of `value`
+    per group; the error and interval are null for fewer than two values or a zero deviation."""
+    grouped = (
+        frame.group_by(by)
+        .agg(n=pl.col(value).count(), mean=pl.col(value).mean(), sd=pl.col(value).std(ddof=1))
+        .with_columns(se=pl.col("sd") / pl.col("n").sqrt())
+    )
+    quantiles = [
+        stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) if n >= 2 else None for n in grouped["n"]
+    ]
+    half_width = pl.Series("quantile", quantiles, dtype=pl.Float64) * grouped["se"]
+    half_width = half_width.replace(0.0, None)  # no spread: no interval worth drawing
+    return grouped.with_columns(
+        ci_low=grouped["mean"] - half_width, ci_high=grouped["mean"] + half_width
+    ).select(*by, "n", "mean", "se", "ci_low", "ci_high")
+
+
+def biggest_movers(
+    connection: duckdb.DuckDBPyConnection, window: tuple[int, int], limit: int = 10
+) -> pl.DataFrame:
+    return connection.sql(
+        """
+        select i.event_id, n.title, n.url, i.ticker, i.event_session, i.car, i.car_t
+        from marts.fct_event_impact i
+        join marts.fct_news_event n using (event_id)
+        where i.status = 'ok' and i.window_start = ? and i.window_end = ?
+        order by abs(i.car) desc, i.event_id, i.security_id
+        limit ?
+        """,
+        params=[window[0], window[1], limit],
+    ).pl()
+
+
+def top_entities(connection: duckdb.DuckDBPyConnection, limit: int = 3) -> pl.DataFrame:
+    """The entities with a priced security that the most events name."""
+    return connection.sql(
+        """
+        select e.entity_id, e.entity_name, count(distinct i.event_id) as events
+        from marts.fct_event_impact i
+        join marts.dim_entity e using (entity_id)
+        where i.entity_id in (
+            select entity_id from marts.mart_entity_daily where close is not null
+        )
+        group by all
+        order by events desc, e.entity_name
+        limit ?
+        """,
+        params=[limit],
+    ).pl()
+
+
+def entity_news_days(connection: duckdb.DuckDBPyConnection, entity_id: str) -> pl.DataFrame:
+    """The entity's sessions with news: mentions, ticker, close and abnormal return.
+
+    No mart publishes a full daily price series: `mart_entity_daily` is the only one with a
+    price level, at the sessions with news.
+    """
+    return connection.sql(
+        """
+        select session, mention_count, ticker, close, abnormal_return
+        from marts.mart_entity_daily
+        where entity_id = ?
+        order by session
+        """,
+        params=[entity_id],
+    ).pl()
+
+
+def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(found[0][0])
+
