@@ -28,10 +28,12 @@ Formulas (L = b - a + 1 days in the window [a, b]; n_i estimation returns of CAR
   CAAR +/- t_{0.975, N-1} s / sqrt N.
 * Patell (1976) z: sum_i SCAR_i / sqrt(sum_i (n_i - 2) / (n_i - 4)), the variance of a t(n_i - 2); N(0, 1).
 * BMP (Boehmer, Musumeci & Poulsen 1991): mean(SCAR) / (s(SCAR) / sqrt N), s with N - 1 df; t(N - 1).
-* KP (Kolari & Pynnönen 2010): BMP t * sqrt((1 - r) / (1 + (N - 1) r)), r the mean over the pairs i < j
-  of the correlation of their estimation-window abnormal returns on the calendar sessions both have
-  (pairs sharing fewer than MIN_COMMON_SESSIONS sessions count as r_ij = 0: their estimation
-  windows hardly overlap, so their events are not clustered); t(N - 1).
+* KP (Kolari & Pynnönen 2010): BMP t * sqrt((1 - r) / (1 + (N - 1) r)); t(N - 1). r is the mean over
+  the pairs i < j of r_ij = rho_ij * max(0, L - |s_i - s_j|) / L: rho_ij the correlation of their
+  estimation-window abnormal returns on the calendar sessions both have (0 when they share fewer
+  than MIN_COMMON_SESSIONS), times the share of event-window sessions the two windows have in
+  common (s = day-0 session). Events on the same session (KP's clustering) get rho_ij; windows
+  that share no session, whose CARs cannot co-move, get 0.
 * Corrado (1989) rank test in the cumulative form of Cowan (1992) and Campbell & Wasley (1993):
   for CAR i the M_i abnormal returns of the estimation window and the event window are ranked
   (average ranks for ties) and standardised U_it = rank / (M_i + 1) (Corrado & Zivney 1992);
@@ -141,16 +143,20 @@ def _standardised_ranks(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> p
     )
 
 
-def mean_cross_correlation(estimation_returns: pl.DataFrame) -> float | None:
-    """r: the mean over the pairs i < j of the correlation of their estimation abnormal returns on the
-    calendar sessions both have (fewer than MIN_COMMON_SESSIONS: 0). Columns event_id, security_id,
-    session_index, abnormal_return; None for fewer than 2 series."""
+def mean_cross_correlation(estimation_returns: pl.DataFrame, window_days: int) -> float | None:
+    """r of Kolari & Pynnönen: the mean over the pairs i < j of the correlation of their CARs, estimated
+    as rho_ij * max(0, L - |s_i - s_j|) / L. rho_ij is the correlation of their estimation abnormal
+    returns on the calendar sessions both have (0 with fewer than MIN_COMMON_SESSIONS), the second
+    factor the share of the L event-window sessions both windows cover (s = day 0): 1 for events on the
+    same session (KP's case), 0 for windows that do not overlap, whose CARs share no session.
+    Columns event_id, security_id, day0, session_index, abnormal_return; None for fewer than 2 CARs."""
     wide = estimation_returns.pivot(
-        on="session_index", index=PAIR_KEY, values="abnormal_return", sort_columns=True
+        on="session_index", index=[*PAIR_KEY, "day0"], values="abnormal_return", sort_columns=True
     ).sort(PAIR_KEY)
-    x = wide.drop(PAIR_KEY).to_numpy().astype(float)
-    if x.shape[0] < 2:
+    if wide.height < 2:
         return None
+    x = wide.drop([*PAIR_KEY, "day0"]).to_numpy().astype(float)
+    day0 = wide["day0"].to_numpy().astype(float)
     present = (~np.isnan(x)).astype(float)
     x = np.nan_to_num(x)
     common = present @ present.T
@@ -160,10 +166,11 @@ def mean_cross_correlation(estimation_returns: pl.DataFrame) -> float | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         cov = sum_xy - sum_x * sum_x.T / common
         var_i = sum_xx - sum_x**2 / common
-        r = cov / np.sqrt(var_i * var_i.T)
-    r = np.where((common >= MIN_COMMON_SESSIONS) & np.isfinite(r), r, 0.0)
+        rho = cov / np.sqrt(var_i * var_i.T)
+    rho = np.where((common >= MIN_COMMON_SESSIONS) & np.isfinite(rho), rho, 0.0)
+    shared_window = np.clip(window_days - np.abs(day0[:, None] - day0[None, :]), 0, None) / window_days
     upper = np.triu_indices(x.shape[0], k=1)
-    return float(r[upper].mean())
+    return float((rho * shared_window)[upper].mean())
 
 
 def event_study_tests(
@@ -224,7 +231,7 @@ def event_study_tests(
     )
 
     estimation = abnormal_returns.filter(pl.col("is_estimation_day")).select(
-        [*PAIR_KEY, "session_index", "abnormal_return"]
+        *PAIR_KEY, "session_index", "abnormal_return", day0=pl.col("session_index") - pl.col("rel_day")
     )
     group_estimation = (
         rows.filter(pl.col("scar").is_not_null())  # the CARs of the BMP statistic that KP adjusts
@@ -232,12 +239,13 @@ def event_study_tests(
         .unique()
         .join(estimation, on=PAIR_KEY)
     )
+    correlation_rows = []
+    for key, members in group_estimation.partition_by(group_by, as_dict=True).items():
+        group = dict(zip(group_by, key))
+        days = group["window_end"] - group["window_start"] + 1
+        correlation_rows.append({**group, "mean_r": mean_cross_correlation(members, days)})
     correlations = pl.DataFrame(
-        [
-            {**dict(zip(group_by, key)), "mean_r": mean_cross_correlation(members)}
-            for key, members in group_estimation.partition_by(group_by, as_dict=True).items()
-        ],
-        schema={**{c: observations.schema[c] for c in group_by}, "mean_r": pl.Float64},
+        correlation_rows, schema={**{c: observations.schema[c] for c in group_by}, "mean_r": pl.Float64}
     )
 
     two_plus = pl.col("n_events") >= 2

@@ -28,6 +28,8 @@ MARTS = (
     "fct_abnormal_return_daily",
     "mart_theme_impact",
     "mart_entity_daily",
+    "fct_event_scar",
+    "mart_theme_significance",
 )
 SEED_DOCUMENT = "000_d3b65a32a009eb2b"
 
