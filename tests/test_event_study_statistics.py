@@ -336,11 +336,12 @@ def test_every_test_rejects_an_injected_abnormal_return(window):
     assert all(rejected.values()), result
 
 
-def test_rejection_rates_under_the_null_are_near_nominal():
-    result = synthetic_study(seed=11, draws=500, events=50, window=(0, 0), effect=0.0)
+@pytest.mark.parametrize("window", [(0, 0), (-2, 2)])
+def test_rejection_rates_under_the_null_are_near_nominal(window):
+    result = synthetic_study(seed=11, draws=500, events=50, window=window, effect=0.0)
     assert result.height == 500
     rates = {p: float((result[p] < 0.05).mean()) for p in P_VALUES}
-    print("rejection rates at 5 %: " + ", ".join(f"{p} {v:.3f}" for p, v in rates.items()))
+    print(f"{window} rejection rates at 5 %: " + ", ".join(f"{p} {v:.3f}" for p, v in rates.items()))
     assert all(0.02 <= v <= 0.09 for v in rates.values()), rates
     assert result["caar"].mean() == pytest.approx(0, abs=1e-3)
 
