@@ -36,6 +36,12 @@ CONTRACT = {
                                 "days_since_previous_story"],
     "mart_session_clustering": ["event_session", "event_count", "measured_event_count",
                                 "measured_security_count", "is_clustered"],
+    "fct_event_scar": ["event_id", "security_id", "window_start", "window_end", "estimation_returns",
+                       "scar", "p_scar", "is_confounded", "overlapping_event_ids"],
+    "mart_theme_significance": ["theme_code", "window_start", "window_end", "event_filter", "n_events",
+                                "caar", "caar_se", "caar_ci_low", "caar_ci_high", "t_cross_section",
+                                "p_cross_section", "patell_z", "p_patell", "bmp_t", "p_bmp", "kp_t", "p_kp",
+                                "corrado_t", "p_corrado", "sign_z", "p_sign"],
 }
 TYPES = {
     ("fct_news_event", "published_at"): "timestamp with time zone",

@@ -31,6 +31,8 @@ MARTS = (
     "fct_event_novelty",
     "fct_event_theme_novelty",
     "mart_session_clustering",
+    "fct_event_scar",
+    "mart_theme_significance",
 )
 SEED_DOCUMENT = "000_d3b65a32a009eb2b"
 

@@ -1,0 +1,289 @@
+"""Event-study test statistics for any grouping of CARs: the code behind the dbt Python models
+`int_event_study__scar` and `int_theme_significance__tests` (dbt_project/models/intermediate/event_study).
+
+A data team tests its own grouping with a dbt Python model of a few lines: build `observations`
+(the group columns plus event_id, security_id, window_start, window_end, car, sigma for `ok` rows of
+fct_event_impact) and call `event_study_tests(observations, abnormal_returns, group_by=[...])`.
+Everything is column-wise (polars, numpy, scipy); the only Python loop is one per group, for the
+cross-correlation matrix of Kolari & Pynnönen. Rows are sorted before every floating-point
+aggregate, so two runs give bit-identical results whatever order the inputs arrive in.
+
+Inputs:
+
+* ``abnormal_returns``: ``int_event_study__abnormal_returns``, one row per (event, security,
+  relative day) over the estimation window and every event window, where R and Rm exist:
+  event_id, security_id, rel_day, session_index, is_estimation_day, benchmark_return,
+  abnormal_return. On estimation days these are the OLS residuals, so n = their count and
+  sigma^2 = sum AR^2 / (n - 2), as in ``int_market_model__rolling``.
+* ``observations``: one row per (group, event, security, window) with car and sigma; a CAR can sit in
+  several groups (an event with two themes, the 'all' and 'unconfounded' filters).
+
+Formulas (L = b - a + 1 days in the window [a, b]; n_i estimation returns of CAR i; N CARs in a group):
+
+* Forecast-error-corrected variance of CAR_i (MacKinlay 1997, eq. 4.2 summed over the window;
+  Campbell, Lo & MacKinlay 1997, 4.4): Var(CAR_i) = sigma_i^2 [L + L^2 / n_i + (sum_t (Rm_t - mean Rm))^2 / Sxx],
+  mean Rm and Sxx over the estimation returns, sigma_i^2 = SSR / (n_i - 2).
+  SCAR_i = CAR_i / sqrt(Var(CAR_i)) ~ t(n_i - 2) under the null: p_scar from Student's t, n_i - 2 df.
+* Cross-sectional t: CAAR / (s(CAR) / sqrt N), s with N - 1 df; t(N - 1); the 95 % interval is
+  CAAR +/- t_{0.975, N-1} s / sqrt N.
+* Patell (1976) z: sum_i SCAR_i / sqrt(sum_i (n_i - 2) / (n_i - 4)), the variance of a t(n_i - 2); N(0, 1).
+* BMP (Boehmer, Musumeci & Poulsen 1991): mean(SCAR) / (s(SCAR) / sqrt N), s with N - 1 df; t(N - 1).
+* KP (Kolari & Pynnönen 2010): BMP t * sqrt((1 - r) / (1 + (N - 1) r)); t(N - 1). r is the mean over
+  the pairs i < j of r_ij = rho_ij * max(0, L - |s_i - s_j|) / L: rho_ij the correlation of their
+  estimation-window abnormal returns on the calendar sessions both have (0 when they share fewer
+  than MIN_COMMON_SESSIONS), times the share of event-window sessions the two windows have in
+  common (s = day-0 session). Events on the same session (KP's clustering) get rho_ij; windows
+  that share no session, whose CARs cannot co-move, get 0.
+* Corrado (1989) rank test in the cumulative form of Cowan (1992) and Campbell & Wasley (1993):
+  for CAR i the M_i abnormal returns of the estimation window and the event window are ranked
+  (average ranks for ties) and standardised U_it = rank / (M_i + 1) (Corrado & Zivney 1992);
+  U_t = mean over the CARs with a return on relative day t; S_U = sqrt(mean over the T relative days
+  of (U_t - 1/2)^2); z = sum_{t=a..b} (U_t - 1/2) / (sqrt(L) S_U); N(0, 1).
+* Generalised sign test (Cowan 1992): p = mean over the CARs of the fraction of positive abnormal
+  returns in their estimation window; w = number of positive CARs;
+  z = (w - N p) / sqrt(N p (1 - p)); N(0, 1).
+
+Every p-value is two-sided. A figure is null (None) when it is undefined: fewer than 2 CARs for the
+t statistics, a zero deviation, sigma = 0 (a perfect fit has no SCAR and stays out of the SCAR-based
+tests), n_i <= 4 for Patell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+CAR_KEY = ["event_id", "security_id", "window_start", "window_end"]
+PAIR_KEY = ["event_id", "security_id"]
+# A cross-correlation needs enough common sessions to mean anything; pairs with fewer count as 0.
+MIN_COMMON_SESSIONS = 30
+
+
+def _scipy(function, *columns: pl.Expr) -> pl.Expr:
+    """`function` of the columns' values as float arrays (null in, null out; NaN out is null)."""
+    names = [f"c{i}" for i in range(len(columns))]
+    return pl.struct(**{n: c.cast(pl.Float64) for n, c in zip(names, columns)}).map_batches(
+        lambda s: pl.Series(
+            function(*(s.struct.field(n).to_numpy() for n in names)), dtype=pl.Float64
+        ).fill_nan(None),
+        return_dtype=pl.Float64,
+    )
+
+
+def _two_sided_normal(z: pl.Expr) -> pl.Expr:
+    return _scipy(lambda z: 2 * stats.norm.sf(np.abs(z)), z)
+
+
+def _two_sided_t(t: pl.Expr, df: pl.Expr) -> pl.Expr:
+    return _scipy(lambda t, df: 2 * stats.t.sf(np.abs(t), df), t, df)
+
+
+def _t_quantile_975(df: pl.Expr) -> pl.Expr:
+    return _scipy(lambda df: stats.t.ppf(0.975, df), df)
+
+
+def _finite(expr: pl.Expr) -> pl.Expr:
+    """NaN and infinities (0 / 0, x / 0) become null."""
+    return pl.when(expr.is_finite()).then(expr)
+
+
+def standardised_cars(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.DataFrame:
+    """One row per distinct (event, security, window) of `cars`: n, SCAR, p_scar and the
+    estimation-window share of positive abnormal returns."""
+    cars = cars.select([*CAR_KEY, "car", "sigma"]).unique(CAR_KEY).sort(CAR_KEY)
+    ar = abnormal_returns.sort([*PAIR_KEY, "rel_day"])
+    estimation = (
+        ar.filter(pl.col("is_estimation_day"))
+        .group_by(PAIR_KEY, maintain_order=True)
+        .agg(
+            n=pl.len(),
+            mean_rm=pl.col("benchmark_return").mean(),
+            sxx=((pl.col("benchmark_return") - pl.col("benchmark_return").mean()) ** 2).sum(),
+            positive_share=(pl.col("abnormal_return") > 0).mean(),
+        )
+    )
+    window_days = (
+        cars.select(CAR_KEY)
+        .join(ar, on=PAIR_KEY)
+        .filter(pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end")))
+        .sort([*CAR_KEY, "rel_day"])
+        .group_by(CAR_KEY, maintain_order=True)
+        .agg(sum_rm=pl.col("benchmark_return").sum())
+    )
+    days = pl.col("window_end") - pl.col("window_start") + 1
+    window_rm_deviation = pl.col("sum_rm") - days * pl.col("mean_rm")  # sum_k (Rm_k - mean Rm)
+    variance_factor = days + days**2 / pl.col("n") + window_rm_deviation**2 / pl.col("sxx")
+    scar = pl.col("car") / (pl.col("sigma") * variance_factor.sqrt())
+    return (
+        cars.join(estimation, on=PAIR_KEY, how="left")
+        .join(window_days, on=CAR_KEY, how="left")
+        .with_columns(scar=pl.when(pl.col("sigma") > 0).then(_finite(scar)))
+        .with_columns(p_scar=_two_sided_t(pl.col("scar"), pl.col("n") - 2))
+        .select([*CAR_KEY, "n", "positive_share", "scar", "p_scar"])
+    )
+
+
+def _standardised_ranks(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.DataFrame:
+    """U_it = rank / (M_i + 1) of each CAR's abnormal returns over its estimation and event windows."""
+    return (
+        cars.select(CAR_KEY)
+        .unique()
+        .join(abnormal_returns, on=PAIR_KEY)
+        .filter(
+            pl.col("is_estimation_day")
+            | pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end"))
+        )
+        .with_columns(
+            u=pl.col("abnormal_return").rank("average").over(CAR_KEY) / (pl.len().over(CAR_KEY) + 1)
+        )
+        .select([*CAR_KEY, "rel_day", "u"])
+    )
+
+
+def mean_cross_correlation(estimation_returns: pl.DataFrame, window_days: int) -> float | None:
+    """r of Kolari & Pynnönen: the mean over the pairs i < j of the correlation of their CARs, estimated
+    as rho_ij * max(0, L - |s_i - s_j|) / L. rho_ij is the correlation of their estimation abnormal
+    returns on the calendar sessions both have (0 with fewer than MIN_COMMON_SESSIONS), the second
+    factor the share of the L event-window sessions both windows cover (s = day 0): 1 for events on the
+    same session (KP's case), 0 for windows that do not overlap, whose CARs share no session.
+    Columns event_id, security_id, day0, session_index, abnormal_return; None for fewer than 2 CARs."""
+    wide = estimation_returns.pivot(
+        on="session_index", index=[*PAIR_KEY, "day0"], values="abnormal_return", sort_columns=True
+    ).sort(PAIR_KEY)
+    if wide.height < 2:
+        return None
+    x = wide.drop([*PAIR_KEY, "day0"]).to_numpy().astype(float)
+    day0 = wide["day0"].to_numpy().astype(float)
+    present = (~np.isnan(x)).astype(float)
+    x = np.nan_to_num(x)
+    common = present @ present.T
+    sum_x = x @ present.T  # [i, j]: sum of x_i over the sessions j has too
+    sum_xx = (x * x) @ present.T
+    sum_xy = x @ x.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = sum_xy - sum_x * sum_x.T / common
+        var_i = sum_xx - sum_x**2 / common
+        rho = cov / np.sqrt(var_i * var_i.T)
+    rho = np.where((common >= MIN_COMMON_SESSIONS) & np.isfinite(rho), rho, 0.0)
+    shared_window = np.clip(window_days - np.abs(day0[:, None] - day0[None, :]), 0, None) / window_days
+    upper = np.triu_indices(x.shape[0], k=1)
+    return float((rho * shared_window)[upper].mean())
+
+
+def event_study_tests(
+    observations: pl.DataFrame, abnormal_returns: pl.DataFrame, group_by: Sequence[str]
+) -> pl.DataFrame:
+    """One row per group of `observations`: n_events, caar, caar_se, the 95 % interval and every test
+    statistic with its two-sided p-value (see the module docstring)."""
+    group_by = list(group_by)
+    if not {"window_start", "window_end"} <= set(group_by):
+        raise ValueError("group_by must hold window_start and window_end: the tests are per window")
+    group_car_key = list(dict.fromkeys([*group_by, *CAR_KEY]))  # group_by holds the window too
+    observations = observations.sort(group_car_key)
+    per_car = standardised_cars(observations, abnormal_returns)
+    rows = (
+        observations.select([*group_car_key, "car"])
+        .join(per_car, on=CAR_KEY, how="left")
+        .sort(group_car_key)
+    )
+
+    scar = pl.col("scar").drop_nulls()
+    moments = rows.group_by(group_by, maintain_order=True).agg(
+        n_events=pl.len().cast(pl.Int64),
+        caar=pl.col("car").mean(),
+        sd_car=pl.col("car").std(ddof=1),
+        n_scar=scar.len(),
+        sum_scar=scar.sum(),
+        sd_scar=scar.std(ddof=1),
+        patell_variance=((pl.col("n") - 2) / (pl.col("n") - 4))
+        .filter(pl.col("scar").is_not_null())
+        .sum(),
+        min_n=pl.col("n").min(),
+        positive_cars=(pl.col("car") > 0).sum(),
+        positive_share=pl.col("positive_share").mean(),
+    )
+
+    ranks = (
+        rows.select(group_car_key)
+        .join(_standardised_ranks(observations, abnormal_returns), on=CAR_KEY)
+        .sort([*group_by, "rel_day", *CAR_KEY])
+    )
+    in_window = pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end"))
+    rank_stats = (
+        ranks.group_by([*group_by, "rel_day"], maintain_order=True)
+        .agg(u=pl.col("u").mean())
+        .sort([*group_by, "rel_day"])
+        .group_by(group_by, maintain_order=True)
+        .agg(
+            s_u=((pl.col("u") - 0.5) ** 2).mean().sqrt(),
+            window_rank_sum=(pl.col("u") - 0.5).filter(in_window).sum(),
+        )
+        .with_columns(
+            corrado_t=_finite(
+                pl.col("window_rank_sum")
+                / ((pl.col("window_end") - pl.col("window_start") + 1).sqrt() * pl.col("s_u"))
+            )
+        )
+        .select([*group_by, "corrado_t"])
+    )
+
+    estimation = abnormal_returns.filter(pl.col("is_estimation_day")).select(
+        *PAIR_KEY, "session_index", "abnormal_return", day0=pl.col("session_index") - pl.col("rel_day")
+    )
+    group_estimation = (
+        rows.filter(pl.col("scar").is_not_null())  # the CARs of the BMP statistic that KP adjusts
+        .select(list(dict.fromkeys([*group_by, *PAIR_KEY])))
+        .unique()
+        .join(estimation, on=PAIR_KEY)
+    )
+    correlation_rows = []
+    for key, members in group_estimation.partition_by(group_by, as_dict=True).items():
+        group = dict(zip(group_by, key))
+        days = group["window_end"] - group["window_start"] + 1
+        correlation_rows.append({**group, "mean_r": mean_cross_correlation(members, days)})
+    correlations = pl.DataFrame(
+        correlation_rows, schema={**{c: observations.schema[c] for c in group_by}, "mean_r": pl.Float64}
+    )
+
+    two_plus = pl.col("n_events") >= 2
+    se = pl.col("sd_car") / pl.col("n_events").sqrt()
+    bmp_t = pl.when(pl.col("n_scar") >= 2).then(
+        _finite(pl.col("sum_scar") / pl.col("n_scar") / (pl.col("sd_scar") / pl.col("n_scar").sqrt()))
+    )
+    r = pl.col("mean_r")
+    p = pl.col("positive_share")
+    return (
+        moments.join(rank_stats, on=group_by, how="left", nulls_equal=True)
+        .join(correlations, on=group_by, how="left", nulls_equal=True)
+        .with_columns(
+            caar_se=pl.when(two_plus).then(se),
+            t_cross_section=pl.when(two_plus).then(_finite(pl.col("caar") / se)),
+            patell_z=pl.when((pl.col("min_n") > 4) & (pl.col("n_scar") >= 1)).then(
+                _finite(pl.col("sum_scar") / pl.col("patell_variance").sqrt())
+            ),
+            bmp_t=bmp_t,
+            kp_t=_finite(bmp_t * ((1 - r) / (1 + (pl.col("n_scar") - 1) * r)).sqrt()),
+            sign_z=_finite(
+                (pl.col("positive_cars") - pl.col("n_events") * p)
+                / (pl.col("n_events") * p * (1 - p)).sqrt()
+            ),
+        )
+        .with_columns(
+            caar_ci_low=pl.col("caar") - _t_quantile_975(pl.col("n_events") - 1) * pl.col("caar_se"),
+            caar_ci_high=pl.col("caar") + _t_quantile_975(pl.col("n_events") - 1) * pl.col("caar_se"),
+            p_cross_section=_two_sided_t(pl.col("t_cross_section"), pl.col("n_events") - 1),
+            p_patell=_two_sided_normal(pl.col("patell_z")),
+            p_bmp=_two_sided_t(pl.col("bmp_t"), pl.col("n_scar") - 1),
+            p_kp=_two_sided_t(pl.col("kp_t"), pl.col("n_scar") - 1),
+            p_corrado=_two_sided_normal(pl.col("corrado_t")),
+            p_sign=_two_sided_normal(pl.col("sign_z")),
+        )
+        .select(
+            *group_by, "n_events", "caar", "caar_se", "caar_ci_low", "caar_ci_high",
+            "t_cross_section", "p_cross_section", "patell_z", "p_patell", "bmp_t", "p_bmp",
+            "kp_t", "p_kp", "corrado_t", "p_corrado", "sign_z", "p_sign",
+        )
+    )
