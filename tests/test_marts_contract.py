@@ -28,6 +28,8 @@ CONTRACT = {
                           "caar_t", "pct_positive", "mean_raw_return"],
     "mart_entity_daily": ["entity_id", "session", "mention_count", "avg_sentiment", "ticker", "close",
                           "return", "abnormal_return"],
+    "fct_security_price_daily": ["security_id", "ticker", "session_date", "close", "adj_close",
+                                 "volume", "daily_return", "benchmark_return"],
     "fct_event_novelty": ["event_id", "entity_id", "published_at", "is_novel_entity",
                           "previous_event_id", "days_since_previous_story", "is_near_duplicate",
                           "near_duplicate_of"],

@@ -28,6 +28,7 @@ MARTS = (
     "fct_abnormal_return_daily",
     "mart_theme_impact",
     "mart_entity_daily",
+    "fct_security_price_daily",
     "fct_event_novelty",
     "fct_event_theme_novelty",
     "mart_session_clustering",

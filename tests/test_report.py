@@ -51,7 +51,8 @@ def tiny_serving(tmp_path: Path) -> Path:
                 ('e1', 'thm_a'), ('e2', 'thm_a'), ('e3', 'thm_a'), ('e3', 'thm_b'))
                 t(event_id, theme_id);
             create table marts.dim_entity as select * from (values
-                ('ent_x', 'X Corp'), ('ent_y', 'Y <Inc>')) t(entity_id, entity_name);
+                ('ent_x', 'X Corp', 'sec_x'), ('ent_y', 'Y <Inc>', 'sec_y'))
+                t(entity_id, entity_name, security_id);
             create table marts.fct_news_event as select * from (values
                 ('e1', 'X beats <estimates>', 'https://example.com/e1'),
                 ('e2', 'X misses', 'javascript:alert(1)'),
@@ -75,7 +76,14 @@ def tiny_serving(tmp_path: Path) -> Path:
                 ('ent_x', date '2020-02-03', 2, 'XX', 12.5, -0.02),
                 ('ent_y', date '2020-03-02', 1, 'YY', null, null))
                 t(entity_id, session, mention_count, ticker, close, abnormal_return);
+            create table marts.fct_security_price_daily as select * from (values
+                ('sec_x', 'XX', date '2019-12-30', 4.0), ('sec_x', 'XX', date '2019-12-31', 4.5),
+                ('sec_x', 'XX', date '2020-01-02', 5.0), ('sec_x', 'XX', date '2020-01-03', 5.5),
+                ('sec_x', 'XX', date '2020-02-03', 6.25), ('sec_x', 'XX', date '2020-02-04', 6.5),
+                ('sec_x', 'XX', date '2020-02-05', 7.0), ('sec_y', 'YY', date '2020-01-02', 9.0))
+                t(security_id, ticker, session_date, adj_close);
             -- decimal literals: the marts hold doubles
+            alter table marts.fct_security_price_daily alter adj_close type double;
             alter table marts.fct_event_impact alter car type double;
             alter table marts.fct_event_impact alter car_t type double;
             alter table marts.fct_abnormal_return_daily alter abnormal_return type double;
@@ -161,14 +169,25 @@ def test_biggest_movers_rank_by_absolute_car_in_the_window(tiny_serving):
                                                                   ("e2", "XX", 0.03)]
 
 
-def test_top_entities_have_prices_and_their_news_days(tiny_serving):
+def test_top_entities_have_prices_on_their_news_days(tiny_serving):
     with _connect(tiny_serving) as connection:
         top = queries.top_entities(connection)
-        days = queries.entity_news_days(connection, "ent_x")
 
-    assert top.rows() == [("ent_x", "X Corp", 3)]  # ent_y has no close
-    assert days.select("session", "close").rows() == [(date(2020, 1, 2), 10.0),
-                                                      (date(2020, 2, 3), 12.5)]
+    assert top.rows() == [("ent_x", "X Corp", 3)]  # ent_y has no close on its news day
+
+
+def test_a_timeline_is_the_daily_price_from_before_the_first_to_after_the_last_news(tiny_serving):
+    with _connect(tiny_serving) as connection:
+        timeline = queries.entity_timeline(connection, "ent_x", margin_sessions=1)
+
+    # One bar before 2020-01-02 and one after 2020-02-03; the news sessions carry their figures.
+    assert timeline.rows() == [
+        (date(2019, 12, 31), "XX", 4.5, None, None),
+        (date(2020, 1, 2), "XX", 5.0, 1, 0.01),
+        (date(2020, 1, 3), "XX", 5.5, None, None),
+        (date(2020, 2, 3), "XX", 6.25, 2, -0.02),
+        (date(2020, 2, 4), "XX", 6.5, None, None),
+    ]
 
 
 def test_a_chart_is_inline_svg_with_its_own_ids_and_marks():
@@ -395,15 +414,27 @@ def _assert_matches_the_marts(serving: Path, shown: dict) -> None:
         order by abs(car) desc, event_id, security_id limit 10""")
     assert [tuple(row) for row in shown["tables"]["movers-table"]] == movers
 
-    # Timelines: each entity's closes and abnormal returns as mart_entity_daily has them.
+    # Timelines: the daily adjusted closes of each entity's security from 30 bars before its
+    # first to 30 after its last news session, and that news as mart_entity_daily has it.
     assert shown["entities"]
     for number, entity_id in enumerate(shown["entities"], start=1):
         expected = query(serving, f"""
-            select session::varchar, close, abnormal_return from marts.mart_entity_daily
-            where entity_id = '{entity_id}' order by session""")
-        plotted = [(p["session"], p["close"], p["abnormal_return"])
+            with bars as (
+                select p.session_date, p.adj_close,
+                       row_number() over (order by p.session_date) as bar
+                from marts.fct_security_price_daily p
+                where p.security_id = (select security_id from marts.dim_entity
+                                       where entity_id = '{entity_id}')
+            ),
+            news as (select * from marts.mart_entity_daily where entity_id = '{entity_id}')
+            select b.session_date::varchar, b.adj_close, n.mention_count, n.abnormal_return
+            from bars b left join news n on n.session = b.session_date
+            where b.bar between (select min(bar) - 30 from bars join news on session = session_date)
+                            and (select max(bar) + 30 from bars join news on session = session_date)
+            order by b.session_date""")
+        plotted = [(p["session"], p["adj_close"], p["mention_count"], p["abnormal_return"])
                    for p in shown["figures"][f"figure-entity-{number}"]]
-        assert plotted == expected
+        assert len(plotted) > 60 and plotted == expected
 
 
 def _t_interval(values: list[float]) -> tuple[float | None, float | None]:

@@ -39,10 +39,10 @@ def render_report(connection: duckdb.DuckDBPyConnection, now: datetime) -> str:
         queries.top_entities(connection, TOP_ENTITIES).select("entity_id", "entity_name").rows(),
         start=1,
     ):
-        days = queries.entity_news_days(connection, entity_id)
+        timeline = queries.entity_timeline(connection, entity_id)
         timelines.append(
-            (entity_id, name, days,
-             charts.entity_timeline_chart(days, name, f"entity-{number}"))
+            (entity_id, name, timeline,
+             charts.entity_timeline_chart(timeline, name, f"entity-{number}"))
         )
     sections = [
         page.freshness_section(info, queries.ingested_counts(connection),
@@ -52,6 +52,6 @@ def render_report(connection: duckdb.DuckDBPyConnection, now: datetime) -> str:
         page.curves_section(curves, charts.caar_curves_chart(curves) if curves.height else None,
                             int(info["daily_window_start"])),
         page.movers_section(queries.biggest_movers(connection, window), window),
-        page.timelines_section(timelines),
+        page.timelines_section(timelines, queries.TIMELINE_MARGIN),
     ]
     return page.render_page(str(info["build_id"]), now, sections)

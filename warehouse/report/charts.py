@@ -77,20 +77,23 @@ def caar_curves_chart(frame: pl.DataFrame, name: str = "caar-curves") -> str:
 
 
 def entity_timeline_chart(frame: pl.DataFrame, title: str, name: str) -> str:
-    """Close at each session with news (markers: the news) above that session's abnormal return."""
-    priced = frame.filter(pl.col("close").is_not_null())
+    """Daily adjusted close with markers on the sessions with news, above those sessions'
+    abnormal returns."""
     figure = Figure(figsize=(8.0, 3.4))
     price_axis, return_axis = figure.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
-    price_axis.plot(priced["session"].to_list(), priced["close"].to_list(), color="#bbbbbb",
+    price_axis.plot(frame["session"].to_list(), frame["adj_close"].to_list(), color="#888888",
                     linewidth=1, zorder=1)
-    price_axis.scatter(priced["session"].to_list(), priced["close"].to_list(),
-                       s=[14 * count for count in priced["mention_count"]], color=_NEUTRAL,
+    news = frame.filter(pl.col("mention_count").is_not_null())
+    price_axis.scatter(news["session"].to_list(), news["adj_close"].to_list(),
+                       s=[14 * count for count in news["mention_count"]], color=_NEUTRAL,
                        zorder=2)
     returns = frame.filter(pl.col("abnormal_return").is_not_null())
     values = [value * 100 for value in returns["abnormal_return"]]
-    return_axis.bar(returns["session"].to_list(), values, width=12,
+    # Bars a day wide vanish over years of prices: scale them with the span shown.
+    days_shown = (frame["session"].max() - frame["session"].min()).days
+    return_axis.bar(returns["session"].to_list(), values, width=max(days_shown / 150, 1),
                     color=[_POSITIVE if value > 0 else _NEGATIVE for value in values])
     _tag_marks(price_axis, 0)
     _tag_marks(return_axis, 1)
@@ -99,7 +102,7 @@ def entity_timeline_chart(frame: pl.DataFrame, title: str, name: str) -> str:
     return_axis.xaxis.set_major_locator(dates)
     return_axis.xaxis.set_major_formatter(ConciseDateFormatter(dates))
     price_axis.set_title(title, fontsize=9)
-    price_axis.set_ylabel("close", fontsize=8)
+    price_axis.set_ylabel("adjusted close", fontsize=8)
     return_axis.set_ylabel("AR (%)", fontsize=8)
     _style(figure, [price_axis, return_axis])
     return to_svg(figure, name)

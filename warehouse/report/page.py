@@ -168,28 +168,31 @@ def movers_section(frame: pl.DataFrame, window: tuple[int, int]) -> str:
     )
 
 
-def timelines_section(entities: Sequence[tuple[str, str, pl.DataFrame, str]]) -> str:
-    """`entities`: (entity id, name, its news days, its chart) per entity."""
+def timelines_section(
+    entities: Sequence[tuple[str, str, pl.DataFrame, str]], margin_sessions: int
+) -> str:
+    """`entities`: (entity id, name, its timeline, its chart) per entity; `margin_sessions`: the
+    sessions of price shown before the first and after the last news."""
     figures = [
         f'<h3 data-entity-id="{escape(entity_id, quote=True)}">{escape(name)}</h3>'
         + figure(f"entity-{number}", chart_svg,
-                 _records(days, ["session", "mention_count", "ticker", "close",
-                                 "abnormal_return"]),
-                 f"{escape(name)}: {days.height} sessions with news, "
-                 f"{days['abnormal_return'].count()} of them with an abnormal return (none "
-                 "without enough estimation history). Top: the close (unadjusted) on each "
-                 "session with news, dot size = number of news items; bottom: that session's "
-                 "abnormal return in %.")
-        for number, (entity_id, name, days, chart_svg) in enumerate(entities, start=1)
+                 _records(timeline, ["session", "ticker", "adj_close", "mention_count",
+                                     "abnormal_return"]),
+                 f"{escape(name)}: {timeline.height} sessions of prices, "
+                 f"{timeline['mention_count'].count()} of them with news and "
+                 f"{timeline['abnormal_return'].count()} with an abnormal return (none "
+                 "without enough estimation history). Top: the daily adjusted close of its "
+                 "security, a dot on each session with news (size = number of news items); "
+                 "bottom: that session's abnormal return in %.")
+        for number, (entity_id, name, timeline, chart_svg) in enumerate(entities, start=1)
     ]
     return section(
         "timelines",
         "5. Per-entity timelines",
-        "For the entities named by the most events: the price on their news days and the "
-        "abnormal return the news came with.",
-        '<p class="note">No mart publishes a full daily price series, so the price line joins '
-        "the closes of the sessions with news (marts.mart_entity_daily); between two dots it is "
-        "not the path the price took.</p>",
+        f"For the entities named by the most events: the daily price of their security from "
+        f"{margin_sessions} sessions before their first news to {margin_sessions} "
+        "after their last (marts.fct_security_price_daily), and the abnormal return the news "
+        "came with (marts.mart_entity_daily).",
         *(figures or [_NOTHING]),
     )
 

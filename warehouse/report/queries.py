@@ -14,6 +14,7 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 SIGNIFICANCE_MART = "mart_theme_significance"
+TIMELINE_MARGIN = 30  # sessions of price shown before the first and after the last news
 
 
 def build_info(connection: duckdb.DuckDBPyConnection) -> dict[str, object]:
@@ -157,7 +158,8 @@ def biggest_movers(
 
 
 def top_entities(connection: duckdb.DuckDBPyConnection, limit: int = 3) -> pl.DataFrame:
-    """The entities with a priced security that the most events name."""
+    """The entities that the most events name, among those whose primary security has a bar on
+    a session with news (so their timeline has a price to draw)."""
     return connection.sql(
         """
         select e.entity_id, e.entity_name, count(distinct i.event_id) as events
@@ -174,20 +176,39 @@ def top_entities(connection: duckdb.DuckDBPyConnection, limit: int = 3) -> pl.Da
     ).pl()
 
 
-def entity_news_days(connection: duckdb.DuckDBPyConnection, entity_id: str) -> pl.DataFrame:
-    """The entity's sessions with news: mentions, ticker, close and abnormal return.
-
-    No mart publishes a full daily price series: `mart_entity_daily` is the only one with a
-    price level, at the sessions with news.
-    """
+def entity_timeline(
+    connection: duckdb.DuckDBPyConnection, entity_id: str, margin_sessions: int = TIMELINE_MARGIN
+) -> pl.DataFrame:
+    """The daily adjusted close of the entity's primary security, from `margin_sessions` bars
+    before its first session with news to as many after its last, with the news on each session
+    (mention count and abnormal return from `mart_entity_daily`, null on the other sessions)."""
     return connection.sql(
         """
-        select session, mention_count, ticker, close, abnormal_return
-        from marts.mart_entity_daily
-        where entity_id = ?
-        order by session
+        with prices as (
+            select p.session_date as session, p.ticker, p.adj_close,
+                   row_number() over (order by p.session_date) as bar_number
+            from marts.fct_security_price_daily p
+            join marts.dim_entity e using (security_id)
+            where e.entity_id = $entity_id
+        ),
+        news as (
+            select session, mention_count, abnormal_return
+            from marts.mart_entity_daily
+            where entity_id = $entity_id
+        ),
+        span as (
+            select min(p.bar_number) - $margin as first_bar, max(p.bar_number) + $margin as last_bar
+            from prices p
+            join news n using (session)
+        )
+        select p.session, p.ticker, p.adj_close, n.mention_count, n.abnormal_return
+        from prices p
+        cross join span
+        left join news n using (session)
+        where p.bar_number between span.first_bar and span.last_bar
+        order by p.session
         """,
-        params=[entity_id],
+        params={"entity_id": entity_id, "margin": margin_sessions},
     ).pl()
 
 
