@@ -133,6 +133,8 @@ class Fetcher:
         self._sleep = sleep
         self._now = now
         self._last_start: dict[str, float] = {}
+        # source -> key -> newest landed payload: listed once per source, kept current by _store
+        self._newest: dict[str, dict[str, LandedPayload]] = {}
         self._client = httpx.Client(
             headers={"User-Agent": policy.user_agent},
             timeout=httpx.Timeout(policy.timeout_seconds),
@@ -238,15 +240,17 @@ class Fetcher:
             fetched_at=fetched_at,
             extension=request.extension,
         )
+        self._newest_by_key(request.source_name)[request.key] = payload
         return FetchOutcome(request, "new", payload, response.status_code, attempts)
 
     def _previous_payload(self, request: FetchRequest) -> LandedPayload | None:
-        same_key = [
-            payload
-            for payload in landed_payloads(self.landing_root / request.source_name)
-            if payload.key == request.key
-        ]
-        return same_key[-1] if same_key else None  # listed oldest fetch first
+        return self._newest_by_key(request.source_name).get(request.key)
+
+    def _newest_by_key(self, source_name: str) -> dict[str, LandedPayload]:
+        if source_name not in self._newest:  # listed oldest fetch first: the newest one stays
+            landed = landed_payloads(self.landing_root / source_name)
+            self._newest[source_name] = {payload.key: payload for payload in landed}
+        return self._newest[source_name]
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """The server's Retry-After in seconds (429/503 only); over the cap fails at once."""

@@ -88,16 +88,13 @@ def _gkg_requests(
 def _price_ranges(
     source: SourceConfig, partitions: Sequence[date], landed: Sequence[LandedPayload]
 ) -> dict[str, date]:
-    """ticker -> first day to ask for: the last landed session minus the overlap, else a full
-    history."""
+    """ticker -> first day to ask for: the newest landed payload's last session minus the overlap,
+    else a full history."""
     history_start = partitions[0] - timedelta(days=HISTORY_DAYS)
     last_session: dict[str, date] = {}
-    for payload in landed:
-        last = last_session_of(payload)
-        if last is not None and last > last_session.get(payload.key, last):
-            continue
-        if last is not None:
-            last_session[payload.key] = max(last, last_session.get(payload.key, last))
+    for payload in reversed(landed):  # newest first: usually one payload read per ticker
+        if payload.key not in last_session and (last := last_session_of(payload)) is not None:
+            last_session[payload.key] = last
     ranges = {}
     for ticker in source.tickers:
         last = last_session.get(ticker)
