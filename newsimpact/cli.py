@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             command.add_argument("--offline", action="store_true",
                                  help="pull nothing: build from what the landing zone holds")
+        if name in ("run", "backfill"):
+            command.add_argument("--full-refresh", action="store_true",
+                                 help="rebuild every incremental model from scratch")
         if name == "backfill":
             command.add_argument("--from", dest="first", required=True, type=_day,
                                  metavar="YYYY-MM-DD")
@@ -66,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     match args.command:
         case "run":
             days = None if args.offline else "latest"
-            return _execute(settings, "run", args.verbose, days)
+            return _execute(settings, "run", args.verbose, days, args.full_refresh)
         case "check":
             return _execute(settings, "check", args.verbose, None)
         case "backfill":
             if args.first > args.last:
                 print("newsimpact backfill: --from is after --to", file=sys.stderr)
                 return EXIT_CONFIG
-            return _execute(settings, "run", args.verbose, (args.first, args.last))
+            return _execute(settings, "run", args.verbose, (args.first, args.last), args.full_refresh)
         case "status":
             from newsimpact.status import render_status
 
@@ -92,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _execute(
-    settings: Settings, command: str, verbose: bool, days: str | tuple[date, date] | None
+    settings: Settings,
+    command: str,
+    verbose: bool,
+    days: str | tuple[date, date] | None,
+    full_refresh: bool = False,
 ) -> int:
     """Pull (`days`: "latest", a (first, last) range, or None for nothing), then build.
 
@@ -100,6 +107,7 @@ def _execute(
     source failed to pull (its data is stale; the summary says which)."""
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
+    from orchestration.dbt.assets import FULL_REFRESH_TAG
     from orchestration.dbt.project import prepare_dbt_project
     from orchestration.definitions import PIPELINE_JOB, PULL_JOB, QUALITY_JOB, build_definitions
     from orchestration.pull.assets import partition_keys
@@ -120,7 +128,8 @@ def _execute(
                     partition_key=key,
                 ))
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config
+            instance=instance, raise_on_error=False, run_config=run_config,
+            tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
         )
     prune_logs(settings)
     summary = RunSummary.collect(settings, result, publishes=command == "run", pulls=pulls)
@@ -166,6 +175,7 @@ def _report(settings: Settings, output: Path | None) -> int:
 def _dagster(settings: Settings, command: str, port: int) -> int:
     """`serve`: the daemon (schedules) and the webserver as two quiet children; `dev`: dagster dev."""
     from newsimpact.runs import RunInProgressError, fail_stale_runs, instance_for, run_lock
+    from orchestration.dbt.assets import FULL_REFRESH_TAG
     from orchestration.dbt.project import prepare_dbt_project
 
     if command == "serve":  # `dagster dev` prepares the dbt project itself (prepare_if_dev)

@@ -1,9 +1,18 @@
 -- One row per (event with a timestamp, linked security, relative day in var daily_window_start..end):
 -- the data behind cumulative-abnormal-return plots. The abnormal return uses the event's market model
 -- (the rolling model at day 0), so summing abnormal_return over [a, b] gives fct_event_impact.car.
+-- Incremental: a night recomputes the (event, security) pairs of int_events__changes.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_events__changes')) }}{% endif %}"
+) }}
+
 with linked as (
-    select * from {{ ref('int_events__linked_securities') }}
-    where published_at is not null
+    select l.* from {{ ref('int_events__linked_securities') }} as l
+    {{ changed_events_only('l', ref('int_events__changes')) }}
+    where l.published_at is not null
 ),
 
 rel_days as (

@@ -3,8 +3,17 @@
 -- session_index range and aggregated; the market model is the rolling one at day 0.
 {%- set min_n = var('min_estimation_returns') | int %}
 
+-- Incremental: a night recomputes the (event, security) pairs of int_events__changes.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_events__changes')) }}{% endif %}"
+) }}
+
 with linked as (
-    select * from {{ ref('int_events__linked_securities') }}
+    select l.* from {{ ref('int_events__linked_securities') }} as l
+    {{ changed_events_only('l', ref('int_events__changes')) }}
 ),
 
 windows as (

@@ -3,10 +3,18 @@
 -- test statistics standardise, rank and sign. On estimation days these are the OLS residuals.
 {%- set e1 = var('estimation_window_start') | int %}
 {%- set e2 = var('estimation_window_end') | int %}
+-- Incremental: a night recomputes the (event, security) pairs of int_events__changes.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_events__changes')) }}{% endif %}"
+) }}
 
 with linked as (
-    select * from {{ ref('int_events__linked_securities') }}
-    where event_session_index is not null
+    select l.* from {{ ref('int_events__linked_securities') }} as l
+    {{ changed_events_only('l', ref('int_events__changes')) }}
+    where l.event_session_index is not null
 ),
 
 windows as (

@@ -1,3 +1,5 @@
+-- Incremental: a night recomputes each changed security (int_prices__changes) from the first model
+-- its new returns reach, reading the series from a segment-tree-aligned start (docs/incremental.md).
 -- One row per (security, session_index k): the market model R = alpha + beta * Rm estimated over the
 -- estimation window [k + E1, k + E2] (relative sessions, both ends inclusive), i.e. the model of an
 -- event whose day 0 is session k. Window aggregates over each security's dense series: a RANGE frame
@@ -5,10 +7,30 @@
 {%- set e1 = var('estimation_window_start') | int %}
 {%- set e2 = var('estimation_window_end') | int %}
 {%- set min_n = var('min_estimation_returns') | int %}
+{#- rows k use returns up to k + E2: a return changed from session j changes the models from j - E2 on -#}
+{%- set model_from = "changes.recompute_from_index - " ~ ([e2, 0] | max) %}
 {%- if e1 > e2 %}{{ exceptions.raise_compiler_error("estimation_window_start must be <= estimation_window_end") }}{% endif %}
 
-with daily as (
-    select * from {{ ref('int_prices__daily_returns') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), '" ~ model_from ~ "') }}{% endif %}"
+) }}
+
+with changes as (
+    select * from {{ ref('int_prices__changes') }}
+    where series_start_index is not null
+),
+
+daily as (
+    select d.*
+    from {{ ref('int_prices__daily_returns') }} as d
+    {% if is_incremental() %}
+    inner join changes
+        on changes.security_id = d.security_id
+        and d.session_index >= {{ aligned_input_start('changes.series_start_index', model_from, e1, e2 - e1 + 1) }}
+    {% endif %}
 ),
 
 windowed as (
@@ -57,3 +79,9 @@ select
     end as sigma,
     mean_estimation_volume
 from estimable
+{% if is_incremental() %}
+where exists (
+    select 1 from changes
+    where changes.security_id = estimable.security_id and estimable.session_index >= {{ model_from }}
+)
+{% endif %}

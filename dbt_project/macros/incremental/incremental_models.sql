@@ -1,0 +1,77 @@
+{#- Helpers of the incremental price and event-study models (docs/incremental.md). -#}
+
+{#- An order-independent fingerprint of a set of rows: the XOR of a hash of each row's columns.
+    Equal sets of distinct rows give equal fingerprints; a changed, added or removed row changes it. -#}
+{% macro set_fingerprint(columns) -%}
+    {{ return(adapter.dispatch('set_fingerprint', 'newsimpact')(columns)) }}
+{%- endmacro %}
+
+{% macro default__set_fingerprint(columns) -%}
+    bit_xor(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{#- The relation an incremental model left in the warehouse, or none (first build, full refresh).
+    A model reads its upstream's previous state through this rather than ref(), which would be the
+    upstream as rebuilt in this run. -#}
+{% macro previous_state(model_name, schema=none) -%}
+    {%- if flags.FULL_REFRESH -%}{{ return(none) }}{%- endif -%}
+    {%- set schema = this.schema if schema is none else schema -%}
+    {{ return(adapter.get_relation(database=this.database, schema=schema, identifier=model_name)) }}
+{%- endmacro %}
+
+{#- Rolling window aggregates are summed by DuckDB over a segment tree whose nodes are aligned to
+    the start of each partition (fan-out 16). Recomputing the tail of a series from a start that is
+    a multiple of the node size covering the frame (a power of 16 at least the frame's length) past
+    the series start combines the same nodes in the same order, so the tail is bit-identical to a
+    full rebuild's; any other start differs in the last bit. tests/test_incremental.py checks it. -#}
+{% macro segment_tree_alignment(frame_rows) -%}
+    {%- set size = namespace(value=16) -%}
+    {%- for _ in range(8) if size.value < (frame_rows | int) -%}{%- set size.value = size.value * 16 -%}{%- endfor -%}
+    {{ size.value }}
+{%- endmacro %}
+
+{#- The first session of a series to read so that rows from `recompute_from` on are computed from
+    the same segment-tree nodes as in a full build: `recompute_from + frame_start` rounded down to
+    the alignment past `series_start`, never before `series_start`. -#}
+{% macro aligned_input_start(series_start, recompute_from, frame_start, frame_rows) -%}
+    {%- set alignment = segment_tree_alignment(frame_rows) | trim -%}
+    greatest({{ series_start }},
+        {{ series_start }} + {{ alignment }} * floor(({{ recompute_from }} + ({{ frame_start }}) - {{ series_start }}) / {{ alignment }}))
+{%- endmacro %}
+
+{#- How many sessions after an event's day 0 its rows read returns (the event windows, the daily
+    plots, the estimation window's end): a series changed from session j changes the events whose
+    day 0 is at or after j minus this. -#}
+{% macro event_reach(event_windows, estimation_window_end, daily_window_end) -%}
+    {%- set ends = [estimation_window_end | int, daily_window_end | int, 0] -%}
+    {%- for w in event_windows -%}{%- do ends.append(w[1] | int) -%}{%- endfor -%}
+    {{ ends | max }}
+{%- endmacro %}
+
+{#- The pre-hook of an incremental model keyed by (event_id, security_id): delete the rows of the
+    changed pairs (int_events__changes). -#}
+{% macro delete_changed_events(changes) -%}
+    delete from {{ this }} as target
+    using {{ changes }} as changes
+    where target.event_id = changes.event_id
+      and target.security_id = changes.security_id
+{%- endmacro %}
+
+{#- The pre-hook of an incremental model keyed by (security_id, session_index): delete the rows of
+    each changed security from its `from_column` (a column or expression over `changes`) on. -#}
+{% macro delete_recomputed_rows(changes, from_column) -%}
+    delete from {{ this }} as target
+    using {{ changes }} as changes
+    where target.security_id = changes.security_id
+      and target.session_index >= {{ from_column }}
+{%- endmacro %}
+
+{#- In an incremental run, keep only the (event, security) pairs to recompute: a join clause on the
+    links relation `alias`. -#}
+{% macro changed_events_only(alias, changes) -%}
+    {%- if is_incremental() %}
+    inner join {{ changes }} as changes
+        on changes.event_id = {{ alias }}.event_id
+        and changes.security_id = {{ alias }}.security_id
+    {%- endif %}
+{%- endmacro %}

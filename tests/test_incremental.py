@@ -1,0 +1,168 @@
+"""Incremental builds equal full rebuilds, bit for bit (docs/incremental.md).
+
+Two copies of the sample work file get the same change to their raw tables, night after night:
+one is built incrementally (`dbt build`), the other from scratch (`dbt build --full-refresh`).
+After every night each intermediate and mart table holds exactly the same rows in both, doubles
+compared exactly. The change tables say what the incremental build recomputed, so the test also
+sees that a night recomputes only what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.dbt.project import DBT_PROJECT_DIR
+from tests.conftest import SampleConfig
+
+# (what happens that night, the SQL applied to both raw layers, the changes the night must see)
+NIGHTS = [
+    (
+        "three months of new bars and the documents of the same months",
+        """
+        insert into raw.prices_daily select * from held.prices where session_date <= date '2012-12-31';
+        insert into raw.news_documents select * from held.documents;
+        insert into raw.news_annotations select * from held.annotations;
+        """,
+        {"prices": {"appended"}, "events": {"new"}},
+    ),
+    (
+        "the rest of the bars",
+        "insert into raw.prices_daily select * from held.prices where session_date > date '2012-12-31'",
+        {"prices": {"appended"}, "events": {"prices"}},
+    ),
+    (
+        "AAPL's whole history re-adjusted (a split)",
+        "update raw.prices_daily set adj_close = adj_close / 2 where ticker = 'AAPL'",
+        {"prices": {"rewritten"}, "events": {"prices"}},
+    ),
+    (
+        "one MSFT bar corrected mid-history, three documents deleted",
+        """
+        update raw.prices_daily set adj_close = adj_close * 1.01
+        where ticker = 'MSFT' and session_date = date '2011-05-03';
+        create temp table gone as select document_id from raw.news_documents order by document_id limit 3;
+        delete from raw.news_annotations where document_id in (select document_id from gone);
+        delete from raw.news_documents where document_id in (select document_id from gone);
+        """,
+        {"prices": {"rewritten"}, "events": {"removed", "prices"}},
+    ),
+    (
+        "the benchmark's history re-adjusted from 2012",
+        "update raw.prices_daily set adj_close = adj_close * 1.5 "
+        "where ticker = '^GSPC' and session_date >= date '2012-01-01'",
+        {"prices": {"rewritten", "benchmark"}, "events": {"prices"}},
+    ),
+    (
+        "IBM's bars removed, a document's timestamp moved by three days",
+        """
+        delete from raw.prices_daily where ticker = 'IBM';
+        update raw.news_documents set published_at = published_at + interval 3 day
+        where document_id = (select max(document_id) from raw.news_documents where published_at is not null);
+        """,
+        {"prices": {"removed"}, "events": {"prices", "relinked"}},
+    ),
+    (
+        "the calendar gains a session",
+        """
+        insert into raw.exchange_sessions
+        select calendar_code, session_date + 3, session_index + 1, open_at + interval 3 day,
+               close_at + interval 3 day, is_early_close
+        from raw.exchange_sessions order by session_index desc limit 1
+        """,
+        {"prices": {"calendar"}, "events": set()},
+    ),
+    ("nothing", "select 1", {"prices": set(), "events": set()}),
+]
+
+
+def _dbt_build(work: Path, profiles: Path, dbt_vars: dict, *full_refresh: str) -> None:
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "profiles.yml").write_text(
+        "newsimpact:\n  target: t\n  outputs:\n    t:\n"
+        f"      type: duckdb\n      path: {json.dumps(str(work))}\n      threads: 1\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--quiet", "--exclude-resource-type",
+         "unit_test", "--profiles-dir", str(profiles), "--target-path", str(profiles / "target"),
+         "--vars", json.dumps(dbt_vars), *full_refresh],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def _differences(left: Path, right: Path) -> dict[str, tuple[int, int]]:
+    """Rows of each intermediate and mart table found in one file and not the other (EXCEPT ALL)."""
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{left}' as l (read_only)")
+        connection.execute(f"attach '{right}' as r (read_only)")
+        tables = connection.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() where database_name = 'l' "
+            "and schema_name in ('intermediate', 'marts') and table_name not like '%\\_\\_changes' escape '\\'"
+        ).fetchall()
+        assert len(tables) > 30
+        found = {}
+        for (table,) in tables:
+            counts = [
+                connection.execute(
+                    f"select count(*) from (select * from {a}.{table} except all select * from {b}.{table})"
+                ).fetchall()[0][0]
+                for a, b in (("l", "r"), ("r", "l"))
+            ]
+            if any(counts):
+                found[table] = tuple(counts)
+        return found
+
+
+def _change_kinds(work: Path) -> dict[str, set[str]]:
+    with duckdb.connect(str(work), read_only=True) as connection:
+        return {
+            name: {kind for (kind,) in connection.execute(
+                f"select distinct change_kind from intermediate.{table}").fetchall()}
+            for name, table in (("prices", "int_prices__changes"), ("events", "int_events__changes"))
+        }
+
+
+@pytest.fixture(scope="module")
+def truncated_sites(sample_work_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Two copies of the sample work file without the bars after 2012-10-01 and the documents
+    after 2012-06-01 (held aside in another file), both built from scratch."""
+    folder = tmp_path_factory.mktemp("incremental")
+    held = folder / "held.duckdb"
+    with duckdb.connect(str(held)) as connection:
+        connection.execute(f"attach '{sample_work_file}' as work (read_only)")
+        connection.execute("create table prices as select * from work.raw.prices_daily where session_date > date '2012-10-01'")
+        connection.execute("create table documents as select * from work.raw.news_documents where published_at > timestamp '2012-06-01'")
+        connection.execute("create table annotations as select * from work.raw.news_annotations where document_id in (select document_id from documents)")
+    sites = {name: folder / f"{name}.duckdb" for name in ("incremental", "full")}
+    for work in sites.values():
+        shutil.copy(sample_work_file, work)
+        with duckdb.connect(str(work)) as connection:
+            connection.execute(f"attach '{held}' as held (read_only)")
+            connection.execute("delete from raw.prices_daily where (ticker, session_date) in (select ticker, session_date from held.prices)")
+            connection.execute("delete from raw.news_annotations where document_id in (select document_id from held.documents)")
+            connection.execute("delete from raw.news_documents where document_id in (select document_id from held.documents)")
+    return folder, held, sites
+
+
+def test_incremental_nights_equal_full_rebuilds(truncated_sites, sample_config: SampleConfig):
+    folder, held, sites = truncated_sites
+    dbt_vars = sample_config.event_study.dbt_vars()
+    for work in sites.values():
+        _dbt_build(work, folder / "profiles" / work.stem, dbt_vars, "--full-refresh")
+    for night, sql, expected_kinds in NIGHTS:
+        for work in sites.values():
+            with duckdb.connect(str(work)) as connection:
+                connection.execute(f"attach '{held}' as held (read_only)")
+                connection.execute(sql)
+        _dbt_build(sites["incremental"], folder / "profiles" / "incremental", dbt_vars)
+        _dbt_build(sites["full"], folder / "profiles" / "full", dbt_vars, "--full-refresh")
+        assert _change_kinds(sites["incremental"]) == expected_kinds, night
+        assert _differences(sites["incremental"], sites["full"]) == {}, night
