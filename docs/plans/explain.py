@@ -1,5 +1,6 @@
 """EXPLAIN ANALYZE of the old and new query shapes of session alignment (int_events__aligned) and
-event-window sums (fct_event_impact) at warehouse scale, on synthetic tables in an in-memory DuckDB.
+event-window sums (fct_event_impact) at warehouse scale, on synthetic tables in an in-memory DuckDB,
+and of the window overlaps (int_event_windows__overlaps), which keep their range join.
 
 Prints a Markdown report (docs/sql-plans.md keeps one): per query its time, peak memory, join
 operators and plan, and whether the old and new shapes return the same rows (EXCEPT ALL both ways).
@@ -83,6 +84,20 @@ inner join window_rel_days as wr
 inner join daily as d
     on d.security_id = ew.security_id
     and d.session_index = ew.event_session_index + wr.rel_day
+group by ew.event_id, ew.security_id, ew.window_start, ew.window_end
+"""
+
+
+# int_event_windows__overlaps, unchanged: a range join too, but among the events of a security, so it
+# grows with events per security, not with the length of the series.
+OVERLAPS = EVENT_WINDOWS.format(events="events") + """
+select ew.event_id, ew.security_id, ew.window_start, ew.window_end, count(*) as overlapping_event_count
+from event_windows as ew
+inner join events as other
+    on other.security_id = ew.security_id
+    and other.event_id <> ew.event_id
+    and other.event_session_index between ew.event_session_index - (ew.window_end - ew.window_start)
+                                      and ew.event_session_index + (ew.window_end - ew.window_start)
 group by ew.event_id, ew.security_id, ew.window_start, ew.window_end
 """
 
@@ -238,6 +253,8 @@ def main() -> None:
         sections.append(report(f"Window sums, new: exact keys ({args.old_events:,} events x 4 windows)", profile))
     profile = explain_analyze(con, "windows_new", WINDOWS_NEW.format(events="events"))
     sections.append(report(f"Window sums, new: exact keys ({args.events:,} events x 4 windows)", profile))
+    profile = explain_analyze(con, "window_overlaps", OVERLAPS)
+    sections.append(report(f"Window overlaps, unchanged ({args.events:,} events x 4 windows)", profile))
     windows_diff = differing_rows(
         con, "windows_old", "windows_new_subset" if args.old_events < args.events else "windows_new")
 
