@@ -27,6 +27,19 @@
     (select cast(generate_series as integer) as rel_day from generate_series({{ start | int }}, {{ end | int }}))
 {%- endmacro %}
 
+{#- The relative days of each configured window as a relation of (window_start, window_end, rel_day)
+    rows, rel_day = window_start..window_end: what an event's windows expand to, so that they meet
+    the daily series on an exact (security, session) key rather than a session range. -#}
+{% macro event_window_days_relation(windows) -%}
+    {%- set windows_relation = event_windows_relation(windows) -%}
+    {%- set first_day = windows | map('first') | map('int') | min -%}
+    {%- set last_day = windows | map('last') | map('int') | max -%}
+    (select w.window_start, w.window_end, r.rel_day
+     from {{ windows_relation }} as w
+     inner join {{ relative_days_relation(first_day, last_day) }} as r
+         on r.rel_day between w.window_start and w.window_end)
+{%- endmacro %}
+
 {#- A window-frame bound for a relative offset: -250 -> "250 preceding", 0 -> "current row", 3 -> "3 following". -#}
 {% macro frame_bound(offset) -%}
     {%- set o = offset | int -%}

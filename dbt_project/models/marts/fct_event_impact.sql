@@ -1,6 +1,8 @@
 -- One row per (event, linked security, configured window), whatever the status.
--- Set-based: the (event, security, window) rows are joined to the security's dense daily series on a
--- session_index range and aggregated; the market model is the rolling one at day 0.
+-- Set-based: each (event, security, window) row expands to its relative days, which meet the
+-- security's dense daily series on the exact key (security, session_index) -- a hash join whose cost
+-- grows with the window days, not with the length of the series -- and are aggregated per window.
+-- The market model is the rolling one at day 0.
 {%- set min_n = var('min_estimation_returns') | int %}
 
 -- Incremental: a night recomputes the (event, security) pairs of int_events__changes.
@@ -18,6 +20,10 @@ with linked as (
 
 windows as (
     select * from {{ event_windows_relation(var('event_windows')) }}
+),
+
+window_rel_days as (
+    select * from {{ event_window_days_relation(var('event_windows')) }}
 ),
 
 models as (
@@ -67,10 +73,12 @@ window_days as (
         sum({{ abnormal_return('d."return"', 'd.benchmark_return', 'ew.alpha', 'ew.beta') }} order by d.session_index) as car,
         avg(d.volume order by d.session_index) as mean_window_volume
     from event_windows as ew
+    inner join window_rel_days as wr
+        on wr.window_start = ew.window_start
+        and wr.window_end = ew.window_end
     inner join daily as d
         on d.security_id = ew.security_id
-        and d.session_index between ew.event_session_index + ew.window_start
-                                and ew.event_session_index + ew.window_end
+        and d.session_index = ew.event_session_index + wr.rel_day
     where ew.published_at is not null
     group by ew.event_id, ew.security_id, ew.window_start, ew.window_end
 ),

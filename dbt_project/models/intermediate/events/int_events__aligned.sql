@@ -15,16 +15,10 @@ sessions as (
 
 ),
 
+-- the first session whose close is after the publication (an ASOF join on DuckDB)
 later_closes as (
 
-    select
-        documents.document_id,
-        min(sessions.session_index) as event_session_index
-
-    from documents
-    inner join sessions
-        on sessions.close_at > documents.published_at
-    group by documents.document_id
+    {{ first_session_closing_after('documents', 'document_id', 'published_at', 'sessions') }}
 
 ),
 
@@ -40,7 +34,7 @@ aligned as (
     left join later_closes
         on later_closes.document_id = documents.document_id
     left join sessions
-        on sessions.session_index = later_closes.event_session_index
+        on sessions.session_index = later_closes.session_index
 
 )
 
