@@ -143,7 +143,9 @@ def _rollback(settings: Settings, to: str | None) -> int:
 
     try:
         with run_lock(settings, "rollback"):
-            build = rollback(settings.warehouse_path, settings.builds_dir, to)
+            build = rollback(
+                settings.warehouse_path, settings.builds_dir, to, settings.duckdb_settings
+            )
     except (RollbackError, RunInProgressError) as error:
         print(f"newsimpact rollback: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -158,7 +160,10 @@ def _report(settings: Settings, output: Path | None) -> int:
         print(f"newsimpact report: no build is published yet ({settings.warehouse_path} does not "
               "exist): run `newsimpact run` first", file=sys.stderr)
         return EXIT_FAILED
-    report = write_report(settings.warehouse_path, output or settings.report_path)
+    report = write_report(
+        settings.warehouse_path, output or settings.report_path,
+        duckdb_settings=settings.duckdb_settings,
+    )
     print(f"Report: {report}")
     return EXIT_OK
 

@@ -13,6 +13,7 @@ import duckdb
 
 from newsimpact.config import Settings
 from orchestration.publish.assets import SERVING
+from warehouse.connection import connect
 from warehouse.publish import read_build_info
 
 if TYPE_CHECKING:
@@ -133,8 +134,8 @@ class RunSummary:
         if publishes and summary.succeeded and summary.published_build is None:
             summary.failed_steps.append("publish: the run ended without publishing a build")
         if settings.warehouse_path.exists():  # what BI users see now: only ever replaced whole
-            summary.served = read_build_info(settings.warehouse_path)
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+            summary.served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
+            with connect(settings.warehouse_path, settings.duckdb_settings, read_only=True) as connection:
                 summary.sources = _source_counts(connection)
                 summary.unresolved = _unresolved(connection)
             if summary.served is not None:
