@@ -100,6 +100,7 @@ def _execute(
     source failed to pull (its data is stale; the summary says which)."""
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
+    from newsimpact.timings import collect_timings, write_last_run
     from orchestration.dbt.project import prepare_dbt_project
     from orchestration.definitions import PIPELINE_JOB, PULL_JOB, QUALITY_JOB, build_definitions
     from orchestration.pull.assets import partition_keys
@@ -122,8 +123,17 @@ def _execute(
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config
         )
+        timings = collect_timings(
+            instance, [run.run_id for run in [*pulls, result]], settings
+        )
     prune_logs(settings)
-    summary = RunSummary.collect(settings, result, publishes=command == "run", pulls=pulls)
+    summary = RunSummary.collect(
+        settings, result, publishes=command == "run", pulls=pulls, timings=timings
+    )
+    write_last_run(
+        settings.state_dir / "last_run.json", result.run_id,
+        "succeeded" if summary.succeeded else "failed", timings,
+    )
     print(summary.render())
     if not summary.succeeded:
         return EXIT_FAILED

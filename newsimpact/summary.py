@@ -12,9 +12,13 @@ import dagster as dg
 import duckdb
 
 from newsimpact.config import Settings
+from newsimpact.progress import step_label
+from newsimpact.timings import RunTimings
 from orchestration.publish.assets import SERVING
 from warehouse.connection import connect
 from warehouse.publish import read_build_info
+
+DBT_STEP = "newsimpact_dbt_assets"  # the dbt build's step: its slowest models are listed under it
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
@@ -87,6 +91,7 @@ class RunSummary:
     mart_rows: dict[str, int] = field(default_factory=dict)  # its marts, from build_info
     unresolved: list[str] = field(default_factory=list)  # from its marts.mart_unresolved_mentions
     report: Path | None = None  # the analyst's HTML report of the served build, once written
+    timings: RunTimings | None = None  # time by step, from the runs' event logs
 
     @classmethod
     def collect(
@@ -96,6 +101,7 @@ class RunSummary:
         *,
         publishes: bool,
         pulls: list[dg.ExecuteInProcessResult] = (),
+        timings: RunTimings | None = None,
     ) -> RunSummary:
         published = [
             materialization.metadata["build_id"].value
@@ -120,6 +126,7 @@ class RunSummary:
             report=settings.report_path if settings.report_path.exists() else None,
             this_run=_run_counts(result),
             pulled=_pull_counts(settings, pulls),
+            timings=timings,
             checks=[
                 CheckOutcome(
                     asset="/".join(evaluation.asset_key.path),
@@ -204,6 +211,8 @@ class RunSummary:
                 lines.append(f"  FAILED ({severity}) {check.asset} {check.check}: {check.description}")
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {failure}" for failure in self.failed_steps]
+        if self.timings is not None:
+            lines += ["", self._render_timings(self.timings)]
         if self.served is not None:
             lines += ["", f"Served: {self._served_line('build')}"]
             lines += ["  source       type       files      read    loaded  quarantined"]
@@ -223,6 +232,19 @@ class RunSummary:
         ]
         if self.report is not None:
             lines.append(f"Report (HTML, opens offline): {self.report}")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _render_timings(timings: RunTimings) -> str:
+        lines = [f"{'Time by step':<40}{'seconds':>9}"]
+        for step in timings.steps:
+            lines.append(f"  {step_label(step.step):<38}{step.seconds:>9.1f}")
+            if step.step == DBT_STEP:
+                lines += [
+                    f"    {'model ' + model.step:<36}{model.seconds:>9.1f}"
+                    for model in timings.slowest_models
+                ]
+        lines.append(f"  {'total':<38}{timings.total_seconds:>9.1f}")
         return "\n".join(lines)
 
     def _headline(self) -> str:
