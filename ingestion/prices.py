@@ -101,10 +101,12 @@ def read_price_files(
     source_name: str,
     *,
     skip_hashes: Mapping[str, str] = {},
+    skip_stats: Mapping[str, tuple[int, int]] = {},
     max_bytes: int = limits.MAX_PRICE_FILE_BYTES,
     now: datetime | None = None,
 ) -> PriceBatch:
-    """Read every `*.csv` / `*.txt` under `root`, skipping files whose hash is `skip_hashes[path]`.
+    """Read every `*.csv` / `*.txt` under `root`, skipping files whose (size, mtime_ns) is
+    `skip_stats[path]` or whose hash is `skip_hashes[path]`.
 
     A record is a data row; a file that cannot be read at all (not UTF-8, no header, a required
     column missing, over `max_bytes`, a link out of the folder) counts as one record, quarantined
@@ -114,7 +116,9 @@ def read_price_files(
     row), conflicting rows are all quarantined.
     """
     run_date = limits.utc_now(now).date()
-    listing = list_source_files(root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes)
+    listing = list_source_files(
+        root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats
+    )
     row_frames: list[pl.DataFrame] = []
     rejected_files: list[QuarantineRecord] = []
     for file in listing.files:

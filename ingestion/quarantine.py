@@ -7,6 +7,7 @@ timestamps, which the loader sets at load time.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ FILE_STATS_SCHEMA: dict[str, pl.DataType] = {
     "records_read": pl.Int64(),
     "records_loaded": pl.Int64(),
     "records_quarantined": pl.Int64(),
+    "file_size": pl.Int64(),  # size and mtime when read: an equal pair skips the file unread
+    "file_mtime_ns": pl.Int64(),
 }
 
 
@@ -55,6 +58,8 @@ class SourceFile:
     data: bytes
     content_hash: str
     problem: str | None = None
+    size: int | None = None  # of a file in a source folder, as listed (stat before reading)
+    mtime_ns: int | None = None
 
     @property
     def stem(self) -> str:
@@ -64,7 +69,7 @@ class SourceFile:
 @dataclass(frozen=True)
 class SourceListing:
     files: tuple[SourceFile, ...]  # to read: new or changed since the last load
-    skipped_files: tuple[str, ...]  # unchanged since the last load (hash equals skip_hashes)
+    skipped_files: tuple[str, ...]  # unchanged since the last load (stats or hash as recorded)
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,17 @@ class QuarantineRecord:
 
 
 def list_source_files(
-    root: Path, suffixes: Iterable[str], skip_hashes: Mapping[str, str], *, max_bytes: int
+    root: Path,
+    suffixes: Iterable[str],
+    skip_hashes: Mapping[str, str],
+    *,
+    max_bytes: int,
+    skip_stats: Mapping[str, tuple[int, int]] = {},
 ) -> SourceListing:
     """Files under `root` (recursively, sorted by relative path) whose name ends in `suffixes`.
+
+    A file is unchanged, and skipped, when its (size, mtime_ns) equals `skip_stats[path]` (it is
+    then neither opened nor hashed) or else its content hash equals `skip_hashes[path]`.
 
     A symbolic link is never read: a link whose target is outside `root` (its content must not
     reach the warehouse), a dangling link and a link inside `root` (its target is read under its
@@ -97,6 +110,11 @@ def list_source_files(
     skipped: list[str] = []
     for path in paths:
         rel_path = path.relative_to(root).as_posix()
+        if rel_path in skip_stats and not path.is_symlink():
+            stat = path.stat()
+            if (stat.st_size, stat.st_mtime_ns) == skip_stats[rel_path]:
+                skipped.append(rel_path)
+                continue
         file = _source_file(path, rel_path, base, max_bytes)
         if skip_hashes.get(rel_path) == file.content_hash:
             skipped.append(rel_path)
@@ -130,16 +148,22 @@ def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> Sourc
             f"symbolic link to {target.relative_to(base).as_posix()}, inside the source folder: "
             "not read (a file in the folder is read under its own path, once)",
         )
-    size = path.stat().st_size
-    if size > max_bytes:
+    # Stat before reading: a file changed in between is recorded with its older stats, so the
+    # next listing hashes it again instead of skipping it.
+    stat = os.stat(path)
+    if stat.st_size > max_bytes:
         return SourceFile(
             rel_path,
             b"",
             _file_hash(path),
-            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+            f"file is {stat.st_size:,} bytes, over the {max_bytes:,}-byte limit",
+            stat.st_size,
+            stat.st_mtime_ns,
         )
     data = path.read_bytes()
-    return SourceFile(rel_path, data, hashlib.sha256(data).hexdigest())
+    return SourceFile(
+        rel_path, data, hashlib.sha256(data).hexdigest(), None, stat.st_size, stat.st_mtime_ns
+    )
 
 
 def _unread(rel_path: str, problem: str) -> SourceFile:
@@ -217,6 +241,8 @@ def file_stats_frame(
                 "records_read": read,
                 "records_loaded": read - quarantined,
                 "records_quarantined": quarantined,
+                "file_size": file.size,
+                "file_mtime_ns": file.mtime_ns,
             }
         )
     return pl.DataFrame(rows, schema=FILE_STATS_SCHEMA)

@@ -90,6 +90,25 @@ def manifest_hashes(
     return dict(rows)
 
 
+def manifest_stats(
+    con: duckdb.DuckDBPyConnection, source_name: str, version: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """file_path -> (size, mtime_ns) of the files `manifest_hashes` lists that were read from a
+    folder: the readers' `skip_stats`, which skip a file without opening it."""
+    ensure_schema(con)
+    current, params = _current_version(version)
+    rows = con.execute(
+        f"""
+        SELECT file_path, file_size, file_mtime_ns FROM audit.ingested_files
+        WHERE source_name = $source AND NOT coalesce(needs_reread, false)
+          AND parser_version IS NOT DISTINCT FROM {current}
+          AND file_size IS NOT NULL AND file_mtime_ns IS NOT NULL
+        """,
+        {"source": source_name, **params},
+    ).fetchall()
+    return {path: (size, mtime_ns) for path, size, mtime_ns in rows}
+
+
 def load_news(
     con: duckdb.DuckDBPyConnection,
     batch: NewsBatch,
@@ -612,7 +631,8 @@ def _update_manifest(
         INSERT INTO audit.ingested_files BY NAME
         SELECT f.source_name, f.file_path, f.source_type, f.content_hash, f.records_read,
                0 AS records_loaded, 0 AS records_quarantined, $now AS ingested_at,
-               $version AS parser_version, f.modified_at, false AS needs_reread
+               $version AS parser_version, f.modified_at, false AS needs_reread,
+               f.file_size, f.file_mtime_ns
         FROM _load_changed_files f;
 
         UPDATE audit.ingested_files m SET
