@@ -236,15 +236,15 @@ class RunSummary:
 
     @staticmethod
     def _render_timings(timings: RunTimings) -> str:
-        lines = [f"{'Time by step':<40}{'seconds':>9}"]
+        lines = [f"{'Time by step':<48}{'seconds':>9}"]
         for step in timings.steps:
-            lines.append(f"  {step_label(step.step):<38}{step.seconds:>9.1f}")
+            lines.append(f"  {step_label(step.step):<46}{step.seconds:>9.1f}")
             if step.step == DBT_STEP:
                 lines += [
-                    f"    {'model ' + model.step:<36}{model.seconds:>9.1f}"
+                    f"    {'model ' + model.step:<44}{model.seconds:>9.1f}"
                     for model in timings.slowest_models
                 ]
-        lines.append(f"  {'total':<38}{timings.total_seconds:>9.1f}")
+        lines.append(f"  {'total':<46}{timings.total_seconds:>9.1f}")
         return "\n".join(lines)
 
     def _headline(self) -> str:

@@ -92,7 +92,8 @@ def _slowest_models(settings: Settings, since: float | None) -> tuple[StepTime, 
     except (ValueError, KeyError):  # a half-written file of a killed dbt
         return ()
     models = [
-        StepTime(result["unique_id"].removeprefix("model."), float(result["execution_time"]))
+        # model.<project>.<name>
+        StepTime(result["unique_id"].rsplit(".", 1)[-1], float(result["execution_time"]))
         for result in results
         if result.get("unique_id", "").startswith("model.")
     ]
