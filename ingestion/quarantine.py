@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,20 +103,22 @@ def list_source_files(
     """
     wanted = tuple(suffix.lower() for suffix in suffixes)
     base = root.resolve()
-    paths = sorted(
-        (p for p in root.rglob("*") if p.name.lower().endswith(wanted) and _is_file_or_link(p)),
-        key=lambda p: p.relative_to(root).as_posix(),
+    # One lstat per file: it tells a link from a regular file and, for a file, is its stat.
+    listed = sorted(
+        (path.relative_to(root).as_posix(), path, info)
+        for path in root.rglob("*")
+        if path.name.lower().endswith(wanted) and (info := _link_or_file_stat(path)) is not None
     )
     to_read: list[SourceFile] = []
     skipped: list[str] = []
-    for path in paths:
-        rel_path = path.relative_to(root).as_posix()
-        if rel_path in skip_stats and not path.is_symlink():
-            stat = path.stat()
-            if (stat.st_size, stat.st_mtime_ns) == skip_stats[rel_path]:
-                skipped.append(rel_path)
-                continue
-        file = _source_file(path, rel_path, base, max_bytes)
+    for rel_path, path, info in listed:
+        if (
+            not stat.S_ISLNK(info.st_mode)
+            and skip_stats.get(rel_path) == (info.st_size, info.st_mtime_ns)
+        ):
+            skipped.append(rel_path)
+            continue
+        file = _source_file(path, rel_path, base, max_bytes, info)
         if skip_hashes.get(rel_path) == file.content_hash:
             skipped.append(rel_path)
         else:
@@ -128,14 +131,23 @@ def problem_record(file: SourceFile) -> QuarantineRecord | None:
     return None if file.problem is None else QuarantineRecord(file.rel_path, file.problem, None)
 
 
-def _is_file_or_link(path: Path) -> bool:
-    return path.is_symlink() or path.is_file()
+def _link_or_file_stat(path: Path) -> os.stat_result | None:
+    """The lstat of a symbolic link or a regular file; None for anything else."""
+    try:
+        info = path.lstat()
+    except OSError:  # gone since the folder was listed
+        return None
+    return info if stat.S_ISLNK(info.st_mode) or stat.S_ISREG(info.st_mode) else None
 
 
-def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> SourceFile:
+def _source_file(
+    path: Path, rel_path: str, base: Path, max_bytes: int, info: os.stat_result
+) -> SourceFile:
+    """`info` is the file's lstat, taken before reading: a file changed in between is recorded
+    with its older stats, so the next listing hashes it again instead of skipping it."""
     if any(part.startswith(".") for part in Path(rel_path).parts):
         return _unread(rel_path, "hidden file (its name or a folder's starts with '.'): not read")
-    if path.is_symlink():
+    if stat.S_ISLNK(info.st_mode):
         target = path.resolve()
         if not target.exists():
             return _unread(rel_path, f"dangling symbolic link to {target}: not read")
@@ -148,21 +160,18 @@ def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> Sourc
             f"symbolic link to {target.relative_to(base).as_posix()}, inside the source folder: "
             "not read (a file in the folder is read under its own path, once)",
         )
-    # Stat before reading: a file changed in between is recorded with its older stats, so the
-    # next listing hashes it again instead of skipping it.
-    stat = os.stat(path)
-    if stat.st_size > max_bytes:
+    if info.st_size > max_bytes:
         return SourceFile(
             rel_path,
             b"",
             _file_hash(path),
-            f"file is {stat.st_size:,} bytes, over the {max_bytes:,}-byte limit",
-            stat.st_size,
-            stat.st_mtime_ns,
+            f"file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit",
+            info.st_size,
+            info.st_mtime_ns,
         )
     data = path.read_bytes()
     return SourceFile(
-        rel_path, data, hashlib.sha256(data).hexdigest(), None, stat.st_size, stat.st_mtime_ns
+        rel_path, data, hashlib.sha256(data).hexdigest(), None, info.st_size, info.st_mtime_ns
     )
 
 
