@@ -121,6 +121,7 @@ class NewsBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    restat_files: tuple[tuple[str, int, int], ...] = ()  # of those, (path, size, mtime_ns) to record
     filtered_records: int = 0  # read but not about a known company (GDELT): not records of the batch
     unchanged_documents: int = 0  # read again but already loaded as they are: not records
 
@@ -193,6 +194,7 @@ def read_documents(
             quarantined_counts=quarantined_counts,
         ),
         skipped_files=listing.skipped_files,
+        restat_files=listing.restat_files,
     )
 
 

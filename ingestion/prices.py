@@ -90,6 +90,7 @@ class PriceBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    restat_files: tuple[tuple[str, int, int], ...] = ()  # of those, (path, size, mtime_ns) to record
 
 
 class PriceFileError(ValueError):
@@ -165,6 +166,7 @@ def read_price_files(
             quarantined_counts=dict(quarantine.group_by("file_path").len().iter_rows()),
         ),
         skipped_files=listing.skipped_files,
+        restat_files=listing.restat_files,
     )
 
 

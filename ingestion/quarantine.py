@@ -71,6 +71,9 @@ class SourceFile:
 class SourceListing:
     files: tuple[SourceFile, ...]  # to read: new or changed since the last load
     skipped_files: tuple[str, ...]  # unchanged since the last load (stats or hash as recorded)
+    # Skipped by their hash although their stats changed (touched, copied): (path, size,
+    # mtime_ns) to record, so the next listing skips them unopened.
+    restat_files: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def list_source_files(
     )
     to_read: list[SourceFile] = []
     skipped: list[str] = []
+    restat: list[tuple[str, int, int]] = []
     for rel_path, path, info in listed:
         if (
             not stat.S_ISLNK(info.st_mode)
@@ -121,9 +125,11 @@ def list_source_files(
         file = _source_file(path, rel_path, base, max_bytes, info)
         if skip_hashes.get(rel_path) == file.content_hash:
             skipped.append(rel_path)
+            if file.size is not None and file.mtime_ns is not None:
+                restat.append((rel_path, file.size, file.mtime_ns))
         else:
             to_read.append(file)
-    return SourceListing(tuple(to_read), tuple(skipped))
+    return SourceListing(tuple(to_read), tuple(skipped), tuple(restat))
 
 
 def problem_record(file: SourceFile) -> QuarantineRecord | None:

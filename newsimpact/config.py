@@ -180,7 +180,7 @@ class Settings:
 
     @property
     def duckdb_settings(self) -> dict[str, str | int]:
-        """The `[duckdb]` section as DuckDB settings: `duckdb.connect(config=...)`, dbt's profile."""
+        """The `[duckdb]` section as DuckDB settings: for `warehouse.connection` and dbt."""
         temp_directory = self.duckdb.temp_directory or self.state_dir / "duckdb_tmp"
         return {
             "memory_limit": self.duckdb.memory_limit,

@@ -141,8 +141,9 @@ class RunSummary:
         if publishes and summary.succeeded and summary.published_build is None:
             summary.failed_steps.append("publish: the run ended without publishing a build")
         if settings.warehouse_path.exists():  # what BI users see now: only ever replaced whole
-            summary.served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
-            with connect(settings.warehouse_path, settings.duckdb_settings, read_only=True) as connection:
+            serving, duckdb_settings = settings.warehouse_path, settings.duckdb_settings
+            summary.served = read_build_info(serving, duckdb_settings)
+            with connect(serving, duckdb_settings, read_only=True) as connection:
                 summary.sources = _source_counts(connection)
                 summary.unresolved = _unresolved(connection)
             if summary.served is not None:

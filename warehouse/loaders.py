@@ -135,6 +135,9 @@ def load_news(
         "_incoming_annotations": batch.annotations,
         "_incoming_quarantine": batch.quarantine,
         **_listing_frames(batch.files, batch.skipped_files, modified_at),
+        "_incoming_restat": pl.DataFrame(
+            batch.restat_files, schema=RESTAT_SCHEMA, orient="row"
+        ),
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
@@ -276,6 +279,9 @@ def load_prices(
         "_incoming_prices": batch.prices,
         "_incoming_quarantine": batch.quarantine,
         **_listing_frames(batch.files, batch.skipped_files, modified_at),
+        "_incoming_restat": pl.DataFrame(
+            batch.restat_files, schema=RESTAT_SCHEMA, orient="row"
+        ),
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
@@ -428,6 +434,11 @@ def _current_version(version: str | None) -> tuple[str, dict[str, str]]:
     )
     return f"(CASE source_type {cases} END)", params
 
+RESTAT_SCHEMA: dict[str, pl.DataType] = {
+    "file_path": pl.String(),
+    "file_size": pl.Int64(),
+    "file_mtime_ns": pl.Int64(),
+}
 LISTING_SCHEMA: dict[str, pl.DataType] = {
     "file_path": pl.String(),
     "modified_at": pl.Datetime("us", "UTC"),
@@ -634,6 +645,11 @@ def _update_manifest(
                $version AS parser_version, f.modified_at, false AS needs_reread,
                f.file_size, f.file_mtime_ns
         FROM _load_changed_files f;
+
+        UPDATE audit.ingested_files m
+        SET file_size = r.file_size, file_mtime_ns = r.file_mtime_ns
+        FROM _incoming_restat r
+        WHERE m.source_name = $source AND m.file_path = r.file_path;
 
         UPDATE audit.ingested_files m SET
             records_loaded = (SELECT count(*) FROM {loaded_table} t

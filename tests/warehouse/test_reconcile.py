@@ -345,6 +345,8 @@ def test_a_file_with_its_recorded_size_and_mtime_is_skipped_unopened(
     touch(fb, datetime(2003, 1, 1, tzinfo=UTC))  # a new mtime, the same bytes: hashed, skipped
     [touched] = load(con, folder, "news", read_documents, load_news)
     assert opened == ["fb.txt"] and touched.read == 0 and touched.skipped_files == len(recorded)
+    load(con, folder, "news", read_documents, load_news)  # its new stats were recorded
+    assert opened == ["fb.txt"]
 
     write(folder, "fb.txt", fb.read_text(encoding="utf-8").replace("Facebook", "FACEBOOK"))
     [changed] = load(con, folder, "news", read_documents, load_news)
