@@ -48,7 +48,6 @@ def collect_timings(
 ) -> RunTimings:
     """The timings of `run_ids` (pull runs, then the build run) from the instance's event log."""
     started: dict[str, float] = {}
-    ended: dict[str, float] = {}
     seconds: dict[str, float] = {}
     total = 0.0
     first_run_start = None
@@ -70,16 +69,14 @@ def collect_timings(
             if step in run_ended:
                 seconds[step] = seconds.get(step, 0.0) + run_ended[step] - start
                 started.setdefault(step, start)
-                ended[step] = run_ended[step]
         if run_start is not None and run_end is not None:
             total += run_end - run_start
-            first_run_start = first_run_start if first_run_start is not None else run_start
+            if first_run_start is None:
+                first_run_start = run_start
     steps = tuple(
         StepTime(step, round(seconds[step], 3)) for step in sorted(started, key=started.get)
     )
-    return RunTimings(
-        steps, round(total, 3), _slowest_models(settings, since=first_run_start)
-    )
+    return RunTimings(steps, round(total, 3), _slowest_models(settings, since=first_run_start))
 
 
 def _slowest_models(settings: Settings, since: float | None) -> tuple[StepTime, ...]:
