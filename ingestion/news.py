@@ -13,9 +13,11 @@ very last line looks like an annotation is ambiguous, and is then read as an ann
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -119,6 +121,7 @@ class NewsBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    restat_files: tuple[tuple[str, int, int], ...] = ()  # of those, (path, size, mtime_ns) to record
     filtered_records: int = 0  # read but not about a known company (GDELT): not records of the batch
     unchanged_documents: int = 0  # read again but already loaded as they are: not records
 
@@ -128,10 +131,16 @@ def read_documents(
     source_name: str,
     *,
     skip_hashes: Mapping[str, str] = {},
+    skip_stats: Mapping[str, tuple[int, int]] = {},
     max_bytes: int = DEFAULT_MAX_BYTES,
     now: datetime | None = None,
+    workers: int = 1,
 ) -> NewsBatch:
-    """Read every `*.txt` under `root`; files whose hash equals `skip_hashes[path]` are skipped.
+    """Read every `*.txt` under `root`; files whose (size, mtime_ns) equals `skip_stats[path]`,
+    or else whose hash equals `skip_hashes[path]`, are skipped.
+
+    With `workers` > 1 and at least `PARALLEL_MIN_FILES` files to read, documents are parsed by
+    that many processes; the batch is the same as a serial read's.
 
     Each file read is one record: loaded as a document or quarantined with the reason (see
     `ingestion.limits`; `now`, default the current time, is the run time no `published_at` may
@@ -140,46 +149,34 @@ def read_documents(
     documents, so a document cannot be both loaded and quarantined.
     """
     run_time = limits.utc_now(now)
-    listing = list_source_files(root, [".txt"], skip_hashes, max_bytes=max_bytes)
+    listing = list_source_files(
+        root, [".txt"], skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats
+    )
     documents: list[dict[str, object]] = []
     annotations: list[dict[str, object]] = []
     rejected: list[QuarantineRecord] = []
     first_path_by_id: dict[str, str] = {}
-    for file in listing.files:
-        if (record := problem_record(file)) is not None:
-            rejected.append(record)
+    outcomes = _read_files(listing.files, run_time, source_name, workers)
+    # In path order, serially: the first path holding a document id keeps it.
+    for file, outcome in zip(listing.files, outcomes, strict=True):
+        if isinstance(outcome, QuarantineRecord):
+            rejected.append(outcome)
             continue
-        try:
-            parsed = _parse_file(file, run_time)
-        except DocumentError as error:
-            rejected.append(
-                QuarantineRecord(
-                    file.rel_path, error.reason, _raw_text(file.data), record_key=error.document_id
-                )
-            )
-            continue
-        first_path = first_path_by_id.setdefault(parsed.document_id, file.rel_path)
+        document, document_annotations = outcome
+        document_id = str(document["document_id"])
+        first_path = first_path_by_id.setdefault(document_id, file.rel_path)
         if first_path != file.rel_path:
             rejected.append(
                 QuarantineRecord(
                     file.rel_path,
-                    f"duplicate document id {parsed.document_id!r}: already read from {first_path}",
+                    f"duplicate document id {document_id!r}: already read from {first_path}",
                     _raw_text(file.data),
-                    record_key=parsed.document_id,
+                    record_key=document_id,
                 )
             )
             continue
-        documents.append(_document_row(parsed, file, source_name))
-        annotations.extend(
-            {
-                "document_id": parsed.document_id,
-                "position": position,
-                "kind": annotation.kind,
-                "annotation_key": annotation.key,
-                "description": annotation.description,
-            }
-            for position, annotation in enumerate(parsed.annotations, start=1)
-        )
+        documents.append(document)
+        annotations.extend(document_annotations)
 
     quarantined_counts = {record.file_path: 1 for record in rejected}
     return NewsBatch(
@@ -197,7 +194,56 @@ def read_documents(
             quarantined_counts=quarantined_counts,
         ),
         skipped_files=listing.skipped_files,
+        restat_files=listing.restat_files,
     )
+
+
+# A file's document row and annotation rows, or its quarantine record.
+FileOutcome = tuple[dict[str, object], list[dict[str, object]]] | QuarantineRecord
+# Below this many files a process pool costs more than it saves: starting workers takes about
+# 0.8 s (each imports Polars and VADER), a document parses in about 0.35 ms.
+PARALLEL_MIN_FILES = 5000
+FILES_PER_TASK = 500
+
+
+def _read_files(
+    files: Sequence[SourceFile], now: datetime, source_name: str, workers: int
+) -> list[FileOutcome]:
+    if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
+        return _read_chunk(files, now, source_name)
+    chunks = [files[start:start + FILES_PER_TASK] for start in range(0, len(files), FILES_PER_TASK)]
+    # spawn, not fork: the parent is a threaded Dagster process.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(
+            _read_chunk, chunks, [now] * len(chunks), [source_name] * len(chunks)
+        )
+        return [outcome for chunk in results for outcome in chunk]
+
+
+def _read_chunk(files: Sequence[SourceFile], now: datetime, source_name: str) -> list[FileOutcome]:
+    return [_read_file(file, now, source_name) for file in files]
+
+
+def _read_file(file: SourceFile, now: datetime, source_name: str) -> FileOutcome:
+    if (record := problem_record(file)) is not None:
+        return record
+    try:
+        parsed = _parse_file(file, now)
+    except DocumentError as error:
+        return QuarantineRecord(
+            file.rel_path, error.reason, _raw_text(file.data), record_key=error.document_id
+        )
+    annotations = [
+        {
+            "document_id": parsed.document_id,
+            "position": position,
+            "kind": annotation.kind,
+            "annotation_key": annotation.key,
+            "description": annotation.description,
+        }
+        for position, annotation in enumerate(parsed.annotations, start=1)
+    ]
+    return _document_row(parsed, file, source_name), annotations
 
 
 def parse_document(

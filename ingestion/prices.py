@@ -90,6 +90,7 @@ class PriceBatch:
     quarantine: pl.DataFrame  # audit.quarantine without quarantined_at
     files: pl.DataFrame  # audit.ingested_files without ingested_at, one row per file read
     skipped_files: tuple[str, ...] = ()  # unchanged since the last load
+    restat_files: tuple[tuple[str, int, int], ...] = ()  # of those, (path, size, mtime_ns) to record
 
 
 class PriceFileError(ValueError):
@@ -101,10 +102,12 @@ def read_price_files(
     source_name: str,
     *,
     skip_hashes: Mapping[str, str] = {},
+    skip_stats: Mapping[str, tuple[int, int]] = {},
     max_bytes: int = limits.MAX_PRICE_FILE_BYTES,
     now: datetime | None = None,
 ) -> PriceBatch:
-    """Read every `*.csv` / `*.txt` under `root`, skipping files whose hash is `skip_hashes[path]`.
+    """Read every `*.csv` / `*.txt` under `root`, skipping files whose (size, mtime_ns) is
+    `skip_stats[path]` or whose hash is `skip_hashes[path]`.
 
     A record is a data row; a file that cannot be read at all (not UTF-8, no header, a required
     column missing, over `max_bytes`, a link out of the folder) counts as one record, quarantined
@@ -114,7 +117,9 @@ def read_price_files(
     row), conflicting rows are all quarantined.
     """
     run_date = limits.utc_now(now).date()
-    listing = list_source_files(root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes)
+    listing = list_source_files(
+        root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats
+    )
     row_frames: list[pl.DataFrame] = []
     rejected_files: list[QuarantineRecord] = []
     for file in listing.files:
@@ -161,6 +166,7 @@ def read_price_files(
             quarantined_counts=dict(quarantine.group_by("file_path").len().iter_rows()),
         ),
         skipped_files=listing.skipped_files,
+        restat_files=listing.restat_files,
     )
 
 

@@ -7,6 +7,8 @@ timestamps, which the loader sets at load time.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,8 @@ FILE_STATS_SCHEMA: dict[str, pl.DataType] = {
     "records_read": pl.Int64(),
     "records_loaded": pl.Int64(),
     "records_quarantined": pl.Int64(),
+    "file_size": pl.Int64(),  # size and mtime when read: an equal pair skips the file unread
+    "file_mtime_ns": pl.Int64(),
 }
 
 
@@ -55,6 +59,8 @@ class SourceFile:
     data: bytes
     content_hash: str
     problem: str | None = None
+    size: int | None = None  # of a file in a source folder, as listed (stat before reading)
+    mtime_ns: int | None = None
 
     @property
     def stem(self) -> str:
@@ -64,7 +70,10 @@ class SourceFile:
 @dataclass(frozen=True)
 class SourceListing:
     files: tuple[SourceFile, ...]  # to read: new or changed since the last load
-    skipped_files: tuple[str, ...]  # unchanged since the last load (hash equals skip_hashes)
+    skipped_files: tuple[str, ...]  # unchanged since the last load (stats or hash as recorded)
+    # Skipped by their hash although their stats changed (touched, copied): (path, size,
+    # mtime_ns) to record, so the next listing skips them unopened.
+    restat_files: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,17 @@ class QuarantineRecord:
 
 
 def list_source_files(
-    root: Path, suffixes: Iterable[str], skip_hashes: Mapping[str, str], *, max_bytes: int
+    root: Path,
+    suffixes: Iterable[str],
+    skip_hashes: Mapping[str, str],
+    *,
+    max_bytes: int,
+    skip_stats: Mapping[str, tuple[int, int]] = {},
 ) -> SourceListing:
     """Files under `root` (recursively, sorted by relative path) whose name ends in `suffixes`.
+
+    A file is unchanged, and skipped, when its (size, mtime_ns) equals `skip_stats[path]` (it is
+    then neither opened nor hashed) or else its content hash equals `skip_hashes[path]`.
 
     A symbolic link is never read: a link whose target is outside `root` (its content must not
     reach the warehouse), a dangling link and a link inside `root` (its target is read under its
@@ -89,20 +106,30 @@ def list_source_files(
     """
     wanted = tuple(suffix.lower() for suffix in suffixes)
     base = root.resolve()
-    paths = sorted(
-        (p for p in root.rglob("*") if p.name.lower().endswith(wanted) and _is_file_or_link(p)),
-        key=lambda p: p.relative_to(root).as_posix(),
+    # One lstat per file: it tells a link from a regular file and, for a file, is its stat.
+    listed = sorted(
+        (path.relative_to(root).as_posix(), path, info)
+        for path in root.rglob("*")
+        if path.name.lower().endswith(wanted) and (info := _link_or_file_stat(path)) is not None
     )
     to_read: list[SourceFile] = []
     skipped: list[str] = []
-    for path in paths:
-        rel_path = path.relative_to(root).as_posix()
-        file = _source_file(path, rel_path, base, max_bytes)
+    restat: list[tuple[str, int, int]] = []
+    for rel_path, path, info in listed:
+        if (
+            not stat.S_ISLNK(info.st_mode)
+            and skip_stats.get(rel_path) == (info.st_size, info.st_mtime_ns)
+        ):
+            skipped.append(rel_path)
+            continue
+        file = _source_file(path, rel_path, base, max_bytes, info)
         if skip_hashes.get(rel_path) == file.content_hash:
             skipped.append(rel_path)
+            if file.size is not None and file.mtime_ns is not None:
+                restat.append((rel_path, file.size, file.mtime_ns))
         else:
             to_read.append(file)
-    return SourceListing(tuple(to_read), tuple(skipped))
+    return SourceListing(tuple(to_read), tuple(skipped), tuple(restat))
 
 
 def problem_record(file: SourceFile) -> QuarantineRecord | None:
@@ -110,14 +137,23 @@ def problem_record(file: SourceFile) -> QuarantineRecord | None:
     return None if file.problem is None else QuarantineRecord(file.rel_path, file.problem, None)
 
 
-def _is_file_or_link(path: Path) -> bool:
-    return path.is_symlink() or path.is_file()
+def _link_or_file_stat(path: Path) -> os.stat_result | None:
+    """The lstat of a symbolic link or a regular file; None for anything else."""
+    try:
+        info = path.lstat()
+    except OSError:  # gone since the folder was listed
+        return None
+    return info if stat.S_ISLNK(info.st_mode) or stat.S_ISREG(info.st_mode) else None
 
 
-def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> SourceFile:
+def _source_file(
+    path: Path, rel_path: str, base: Path, max_bytes: int, info: os.stat_result
+) -> SourceFile:
+    """`info` is the file's lstat, taken before reading: a file changed in between is recorded
+    with its older stats, so the next listing hashes it again instead of skipping it."""
     if any(part.startswith(".") for part in Path(rel_path).parts):
         return _unread(rel_path, "hidden file (its name or a folder's starts with '.'): not read")
-    if path.is_symlink():
+    if stat.S_ISLNK(info.st_mode):
         target = path.resolve()
         if not target.exists():
             return _unread(rel_path, f"dangling symbolic link to {target}: not read")
@@ -130,16 +166,19 @@ def _source_file(path: Path, rel_path: str, base: Path, max_bytes: int) -> Sourc
             f"symbolic link to {target.relative_to(base).as_posix()}, inside the source folder: "
             "not read (a file in the folder is read under its own path, once)",
         )
-    size = path.stat().st_size
-    if size > max_bytes:
+    if info.st_size > max_bytes:
         return SourceFile(
             rel_path,
             b"",
             _file_hash(path),
-            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+            f"file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit",
+            info.st_size,
+            info.st_mtime_ns,
         )
     data = path.read_bytes()
-    return SourceFile(rel_path, data, hashlib.sha256(data).hexdigest())
+    return SourceFile(
+        rel_path, data, hashlib.sha256(data).hexdigest(), None, info.st_size, info.st_mtime_ns
+    )
 
 
 def _unread(rel_path: str, problem: str) -> SourceFile:
@@ -217,6 +256,8 @@ def file_stats_frame(
                 "records_read": read,
                 "records_loaded": read - quarantined,
                 "records_quarantined": quarantined,
+                "file_size": file.size,
+                "file_mtime_ns": file.mtime_ns,
             }
         )
     return pl.DataFrame(rows, schema=FILE_STATS_SCHEMA)

@@ -107,6 +107,7 @@ def _execute(
     source failed to pull (its data is stale; the summary says which)."""
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
+    from newsimpact.timings import collect_timings, write_last_run
     from orchestration.dbt.assets import FULL_REFRESH_TAG
     from orchestration.dbt.project import prepare_dbt_project
     from orchestration.definitions import PIPELINE_JOB, PULL_JOB, QUALITY_JOB, build_definitions
@@ -131,8 +132,17 @@ def _execute(
             instance=instance, raise_on_error=False, run_config=run_config,
             tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
         )
+        timings = collect_timings(
+            instance, [run.run_id for run in [*pulls, result]], settings
+        )
     prune_logs(settings)
-    summary = RunSummary.collect(settings, result, publishes=command == "run", pulls=pulls)
+    summary = RunSummary.collect(
+        settings, result, publishes=command == "run", pulls=pulls, timings=timings
+    )
+    write_last_run(
+        settings.state_dir / "last_run.json", result.run_id,
+        "succeeded" if summary.succeeded else "failed", timings,
+    )
     print(summary.render())
     if not summary.succeeded:
         return EXIT_FAILED
@@ -152,7 +162,9 @@ def _rollback(settings: Settings, to: str | None) -> int:
 
     try:
         with run_lock(settings, "rollback"):
-            build = rollback(settings.warehouse_path, settings.builds_dir, to)
+            build = rollback(
+                settings.warehouse_path, settings.builds_dir, to, settings.duckdb_settings
+            )
     except (RollbackError, RunInProgressError) as error:
         print(f"newsimpact rollback: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -167,7 +179,10 @@ def _report(settings: Settings, output: Path | None) -> int:
         print(f"newsimpact report: no build is published yet ({settings.warehouse_path} does not "
               "exist): run `newsimpact run` first", file=sys.stderr)
         return EXIT_FAILED
-    report = write_report(settings.warehouse_path, output or settings.report_path)
+    report = write_report(
+        settings.warehouse_path, output or settings.report_path,
+        duckdb_settings=settings.duckdb_settings,
+    )
     print(f"Report: {report}")
     return EXIT_OK
 

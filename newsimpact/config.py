@@ -48,6 +48,8 @@ TICKER_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,14}$")
 MAX_WINDOW_SESSIONS = 5000
 SOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._\[\]-]{1,60}$")  # also a landing folder name
 DUCKDB_MAGIC = b"DUCK"  # at byte offset 8 of every DuckDB database file
+# A DuckDB memory size as `SET memory_limit` takes it: "2GB", "512 MiB", "1.5GB".
+MEMORY_SIZE_PATTERN = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -143,6 +145,15 @@ class EventStudyConfig:
 
 
 @dataclass(frozen=True)
+class DuckDBConfig:
+    """Resources of every DuckDB connection newsimpact opens, and of dbt's."""
+
+    memory_limit: str = "2GB"
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    temp_directory: Path | None = None  # where DuckDB spills; None: Settings.state_dir / duckdb_tmp
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     cron: str = "0 6 * * *"
     timezone: str = "UTC"
@@ -158,6 +169,7 @@ class Settings:
     pull: PullConfig = field(default_factory=PullConfig)
     event_study: EventStudyConfig = field(default_factory=EventStudyConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     keep_builds: int = 3  # published builds kept for `newsimpact rollback`
     config_sha256: str = ""  # of the file's bytes as read, recorded in each published build
 
@@ -165,6 +177,16 @@ class Settings:
     def state_dir(self) -> Path:
         """Run state kept next to the warehouse: work file, builds, Dagster instance, dbt, logs."""
         return self.warehouse_path.parent / f".{self.warehouse_path.stem}"
+
+    @property
+    def duckdb_settings(self) -> dict[str, str | int]:
+        """The `[duckdb]` section as DuckDB settings: for `warehouse.connection` and dbt."""
+        temp_directory = self.duckdb.temp_directory or self.state_dir / "duckdb_tmp"
+        return {
+            "memory_limit": self.duckdb.memory_limit,
+            "threads": self.duckdb.threads,
+            "temp_directory": str(temp_directory),
+        }
 
     @property
     def work_path(self) -> Path:
@@ -225,7 +247,9 @@ def load_settings(config_path: str | Path) -> Settings:
 
 def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     reader = _Reader(path)
-    reader.only_keys(raw, "", {"warehouse", "sources", "event_study", "schedule", "pull"})
+    reader.only_keys(
+        raw, "", {"warehouse", "sources", "event_study", "schedule", "pull", "duckdb"}
+    )
 
     warehouse = reader.table(raw, "warehouse")
     reader.only_keys(warehouse, "warehouse", {"path", "keep_builds"})
@@ -318,6 +342,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     _check_calendar(path, event_study.calendar)
 
     pull = _parse_pull(reader, reader.table(raw, "pull"))
+    duckdb_config = _parse_duckdb(reader, reader.table(raw, "duckdb"))
 
     schedule = reader.table(raw, "schedule")
     reader.only_keys(schedule, "schedule", {"cron", "timezone"})
@@ -334,6 +359,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         event_study=event_study,
         keep_builds=keep_builds,
         schedule=ScheduleConfig(cron=cron, timezone=timezone),
+        duckdb=duckdb_config,
     )
 
 
@@ -355,6 +381,27 @@ def _parse_pull(reader: _Reader, pull: dict[str, Any]) -> PullConfig:
             raise reader.fail(f"pull.{name}", "must be an integer")
         numbers[name] = value
     return PullConfig(start_date=start, **numbers)
+
+
+def _parse_duckdb(reader: _Reader, section: dict[str, Any]) -> DuckDBConfig:
+    defaults = DuckDBConfig()
+    reader.only_keys(section, "duckdb", {"memory_limit", "threads", "temp_directory"})
+    memory_limit = reader.string(section, "duckdb", "memory_limit", defaults.memory_limit)
+    if not MEMORY_SIZE_PATTERN.match(memory_limit):
+        raise reader.fail(
+            "duckdb.memory_limit",
+            f"not a memory size: {memory_limit!r} (a number and a unit: B, KB, MB, GB, TB, KiB, "
+            "MiB, GiB, TiB, e.g. \"2GB\")",
+        )
+    threads = reader.integer(section, "duckdb", "threads", defaults.threads)
+    if not 1 <= threads <= 1024:
+        raise reader.fail("duckdb.threads", "must be between 1 and 1024")
+    temp_directory = None
+    if "temp_directory" in section:
+        temp_directory = reader.resolve(reader.string(section, "duckdb", "temp_directory", ""))
+        if temp_directory.exists() and not temp_directory.is_dir():
+            raise reader.fail("duckdb.temp_directory", f"is a file, not a folder: {temp_directory}")
+    return DuckDBConfig(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
 
 
 def _check_bounds(path: Path, key: str, window: tuple[int, int]) -> None:

@@ -12,7 +12,11 @@ from warehouse.publish import list_builds, read_build_info
 
 def render_status(settings: Settings) -> str:
     lines = [f"Serving file: {settings.warehouse_path}"]
-    served = read_build_info(settings.warehouse_path) if settings.warehouse_path.exists() else None
+    served = (
+        read_build_info(settings.warehouse_path, settings.duckdb_settings)
+        if settings.warehouse_path.exists()
+        else None
+    )
     if served is None:
         lines.append("  nothing published yet: run `newsimpact run`")
     else:

@@ -12,8 +12,13 @@ import dagster as dg
 import duckdb
 
 from newsimpact.config import Settings
+from newsimpact.progress import step_label
+from newsimpact.timings import RunTimings
 from orchestration.publish.assets import SERVING
+from warehouse.connection import connect
 from warehouse.publish import read_build_info
+
+DBT_STEP = "newsimpact_dbt_assets"  # the dbt build's step: its slowest models are listed under it
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
@@ -86,6 +91,7 @@ class RunSummary:
     mart_rows: dict[str, int] = field(default_factory=dict)  # its marts, from build_info
     unresolved: list[str] = field(default_factory=list)  # from its marts.mart_unresolved_mentions
     report: Path | None = None  # the analyst's HTML report of the served build, once written
+    timings: RunTimings | None = None  # time by step, from the runs' event logs
 
     @classmethod
     def collect(
@@ -95,6 +101,7 @@ class RunSummary:
         *,
         publishes: bool,
         pulls: list[dg.ExecuteInProcessResult] = (),
+        timings: RunTimings | None = None,
     ) -> RunSummary:
         published = [
             materialization.metadata["build_id"].value
@@ -119,6 +126,7 @@ class RunSummary:
             report=settings.report_path if settings.report_path.exists() else None,
             this_run=_run_counts(result),
             pulled=_pull_counts(settings, pulls),
+            timings=timings,
             checks=[
                 CheckOutcome(
                     asset="/".join(evaluation.asset_key.path),
@@ -133,8 +141,9 @@ class RunSummary:
         if publishes and summary.succeeded and summary.published_build is None:
             summary.failed_steps.append("publish: the run ended without publishing a build")
         if settings.warehouse_path.exists():  # what BI users see now: only ever replaced whole
-            summary.served = read_build_info(settings.warehouse_path)
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+            serving, duckdb_settings = settings.warehouse_path, settings.duckdb_settings
+            summary.served = read_build_info(serving, duckdb_settings)
+            with connect(serving, duckdb_settings, read_only=True) as connection:
                 summary.sources = _source_counts(connection)
                 summary.unresolved = _unresolved(connection)
             if summary.served is not None:
@@ -203,6 +212,8 @@ class RunSummary:
                 lines.append(f"  FAILED ({severity}) {check.asset} {check.check}: {check.description}")
         if self.failed_steps:
             lines += ["", "Failed steps:"] + [f"  {failure}" for failure in self.failed_steps]
+        if self.timings is not None:
+            lines += ["", self._render_timings(self.timings)]
         if self.served is not None:
             lines += ["", f"Served: {self._served_line('build')}"]
             lines += ["  source       type       files      read    loaded  quarantined"]
@@ -222,6 +233,19 @@ class RunSummary:
         ]
         if self.report is not None:
             lines.append(f"Report (HTML, opens offline): {self.report}")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _render_timings(timings: RunTimings) -> str:
+        lines = [f"{'Time by step':<48}{'seconds':>9}"]
+        for step in timings.steps:
+            lines.append(f"  {step_label(step.step):<46}{step.seconds:>9.1f}")
+            if step.step == DBT_STEP:
+                lines += [
+                    f"    {'model ' + model.step:<44}{model.seconds:>9.1f}"
+                    for model in timings.slowest_models
+                ]
+        lines.append(f"  {'total':<46}{timings.total_seconds:>9.1f}")
         return "\n".join(lines)
 
     def _headline(self) -> str:

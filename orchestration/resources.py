@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 
 from newsimpact.config import Settings, load_settings
 from newsimpact.runs import fail_stale_runs, run_lock
+from warehouse.connection import DuckDBSettings, connect
 
 
 # A process that opened the work file by hand gets this long to let go before a step fails.
@@ -71,7 +72,11 @@ class NewsimpactResource(dg.ConfigurableResource):
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().work_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = _connect_waiting(path, read_only=read_only, serving=self.settings().warehouse_path)
+        settings = self.settings()
+        connection = _connect_waiting(
+            path, read_only=read_only, serving=settings.warehouse_path,
+            duckdb_settings=settings.duckdb_settings,
+        )
         try:
             yield connection
         finally:
@@ -79,14 +84,19 @@ class NewsimpactResource(dg.ConfigurableResource):
 
 
 def _connect_waiting(
-    path: Path, *, read_only: bool, serving: Path, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path,
+    *,
+    read_only: bool,
+    serving: Path,
+    duckdb_settings: DuckDBSettings,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> duckdb.DuckDBPyConnection:
     """Open the work file, waiting with backoff while another process holds its lock."""
     deadline = time.monotonic() + wait_seconds
     pause = 0.25
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return connect(path, duckdb_settings, read_only=read_only)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise

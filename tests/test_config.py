@@ -102,6 +102,13 @@ def _hostile_paths(tmp_path: Path) -> None:
         ("[schedule]\ntimezone = 'Mars/Olympus_Mons'\n", "schedule.timezone", "unknown time zone"),
         ("[schedule]\ntimezone = '../../etc/passwd'\n", "schedule.timezone", "unknown time zone"),
         ("[schedule]\ntimezone = 'America'\n", "schedule.timezone", "unknown time zone"),
+        ("[duckdb]\nmemory_limit = 'lots'\n", "duckdb.memory_limit", "not a memory size"),
+        ("[duckdb]\nmemory_limit = '2'\n", "duckdb.memory_limit", "not a memory size"),
+        ("[duckdb]\nmemory_limit = 2\n", "duckdb.memory_limit", "non-empty string"),
+        ("[duckdb]\nthreads = 0\n", "duckdb.threads", "between 1 and 1024"),
+        ("[duckdb]\nthreads = '4'\n", "duckdb.threads", "must be an integer"),
+        ("[duckdb]\ntemp_directory = 'notes.txt'\n", "duckdb.temp_directory", "is a file"),
+        ("[duckdb]\nspill = true\n", "duckdb.spill", "unknown key"),
         ("[warehouse]\npath = 'a_folder.duckdb'\n", "warehouse.path", "is a folder"),
         ("[warehouse]\npath = 'notes.txt'\n", "warehouse.path", "not a DuckDB file"),
         ("[warehouse]\npath = 'notes.txt/newsimpact.duckdb'\n", "warehouse.path", "is not a folder"),
@@ -164,3 +171,34 @@ def test_a_warehouse_folder_the_run_cannot_write_is_refused(tmp_path: Path, monk
     with pytest.raises(ConfigError, match="not writable") as raised:
         load_settings(config)
     assert raised.value.key == "warehouse.path"
+
+
+def test_the_duckdb_section_defaults_to_2gb_every_core_and_a_spill_folder_in_the_run_state(
+    tmp_path: Path,
+):
+    for folder in ("samples/news", "samples/prices"):
+        (tmp_path / folder).mkdir(parents=True)
+    config = tmp_path / "empty.toml"
+    config.write_text("", encoding="utf-8")
+
+    settings = load_settings(config)
+
+    assert settings.duckdb_settings == {
+        "memory_limit": "2GB",
+        "threads": os.cpu_count(),
+        "temp_directory": str(settings.state_dir / "duckdb_tmp"),
+    }
+
+
+def test_the_duckdb_section_is_read_with_paths_relative_to_the_config(tmp_path: Path):
+    for folder in ("samples/news", "samples/prices"):
+        (tmp_path / folder).mkdir(parents=True)
+    config = tmp_path / "tuned.toml"
+    config.write_text(
+        "[duckdb]\nmemory_limit = '512 MiB'\nthreads = 3\ntemp_directory = 'spill'\n",
+        encoding="utf-8",
+    )
+
+    assert load_settings(config).duckdb_settings == {
+        "memory_limit": "512 MiB", "threads": 3, "temp_directory": str(tmp_path / "spill"),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,27 @@ def test_the_run_is_recorded_in_the_instance_dagster_dev_shows(
     assert (sample_config.settings.data_docs_dir / "index.html").exists()
 
 
+def test_the_run_writes_its_step_times_to_last_run_json(
+    sample_config: SampleConfig, sample_warehouse: Path
+):
+    last_run = json.loads((sample_config.settings.state_dir / "last_run.json").read_text())
+    with dg.DagsterInstance.from_config(str(sample_config.settings.dagster_home)) as instance:
+        pipeline_runs = [
+            run.run_id for run in instance.get_runs() if run.job_name == "newsimpact_pipeline"
+        ]
+
+    assert set(last_run) == {"run_id", "status", "total_seconds", "steps"}
+    assert last_run["run_id"] in pipeline_runs
+    assert last_run["status"] == "succeeded"
+    steps = {step["step"]: step["seconds"] for step in last_run["steps"]}
+    assert all(set(step) == {"step", "seconds"} for step in last_run["steps"])
+    assert {"raw_news", "raw__prices_daily", "newsimpact_dbt_assets", "gx_marts",
+            "serving__warehouse", "serving__report"} <= set(steps)
+    assert all(isinstance(seconds, float) and seconds >= 0 for seconds in steps.values())
+    assert steps["newsimpact_dbt_assets"] > 0
+    assert sum(steps.values()) <= last_run["total_seconds"]
+
+
 def test_running_twice_leaves_identical_marts_and_raw_tables(
     sample_config: SampleConfig, sample_warehouse: Path, sample_work_file: Path
 ):
@@ -172,6 +194,13 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
         ["prices[0]", "0", "0", "0", "(0)", "6", "(0)", "0", "(0)"],
     ]
     assert (snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))) == before
+    timings = second.stdout.split("Time by step")[1].split("\n\n")[0].splitlines()[1:]
+    labels = [line.rsplit(None, 1)[0].strip() for line in timings]
+    assert {"ingest news", "ingest prices", "dbt build + tests", "checks: marts", "publish",
+            "report", "total"} <= set(labels)
+    dbt_row = labels.index("dbt build + tests")
+    models = [label for label in labels[dbt_row + 1:] if label.startswith("model ")]
+    assert len(models) == 5, timings  # dbt's slowest models, from its run_results.json
 
 
 def _corrupt_inputs(folder: Path) -> tuple[Path, Path]:

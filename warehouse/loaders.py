@@ -90,6 +90,25 @@ def manifest_hashes(
     return dict(rows)
 
 
+def manifest_stats(
+    con: duckdb.DuckDBPyConnection, source_name: str, version: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """file_path -> (size, mtime_ns) of the files `manifest_hashes` lists that were read from a
+    folder: the readers' `skip_stats`, which skip a file without opening it."""
+    ensure_schema(con)
+    current, params = _current_version(version)
+    rows = con.execute(
+        f"""
+        SELECT file_path, file_size, file_mtime_ns FROM audit.ingested_files
+        WHERE source_name = $source AND NOT coalesce(needs_reread, false)
+          AND parser_version IS NOT DISTINCT FROM {current}
+          AND file_size IS NOT NULL AND file_mtime_ns IS NOT NULL
+        """,
+        {"source": source_name, **params},
+    ).fetchall()
+    return {path: (size, mtime_ns) for path, size, mtime_ns in rows}
+
+
 def load_news(
     con: duckdb.DuckDBPyConnection,
     batch: NewsBatch,
@@ -116,6 +135,9 @@ def load_news(
         "_incoming_annotations": batch.annotations,
         "_incoming_quarantine": batch.quarantine,
         **_listing_frames(batch.files, batch.skipped_files, modified_at),
+        "_incoming_restat": pl.DataFrame(
+            batch.restat_files, schema=RESTAT_SCHEMA, orient="row"
+        ),
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
@@ -257,6 +279,9 @@ def load_prices(
         "_incoming_prices": batch.prices,
         "_incoming_quarantine": batch.quarantine,
         **_listing_frames(batch.files, batch.skipped_files, modified_at),
+        "_incoming_restat": pl.DataFrame(
+            batch.restat_files, schema=RESTAT_SCHEMA, orient="row"
+        ),
     }
     with _registered(con, frames), _transaction(con):
         ensure_schema(con)
@@ -409,6 +434,11 @@ def _current_version(version: str | None) -> tuple[str, dict[str, str]]:
     )
     return f"(CASE source_type {cases} END)", params
 
+RESTAT_SCHEMA: dict[str, pl.DataType] = {
+    "file_path": pl.String(),
+    "file_size": pl.Int64(),
+    "file_mtime_ns": pl.Int64(),
+}
 LISTING_SCHEMA: dict[str, pl.DataType] = {
     "file_path": pl.String(),
     "modified_at": pl.Datetime("us", "UTC"),
@@ -612,8 +642,14 @@ def _update_manifest(
         INSERT INTO audit.ingested_files BY NAME
         SELECT f.source_name, f.file_path, f.source_type, f.content_hash, f.records_read,
                0 AS records_loaded, 0 AS records_quarantined, $now AS ingested_at,
-               $version AS parser_version, f.modified_at, false AS needs_reread
+               $version AS parser_version, f.modified_at, false AS needs_reread,
+               f.file_size, f.file_mtime_ns
         FROM _load_changed_files f;
+
+        UPDATE audit.ingested_files m
+        SET file_size = r.file_size, file_mtime_ns = r.file_mtime_ns
+        FROM _incoming_restat r
+        WHERE m.source_name = $source AND m.file_path = r.file_path;
 
         UPDATE audit.ingested_files m SET
             records_loaded = (SELECT count(*) FROM {loaded_table} t

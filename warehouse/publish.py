@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.connection import DuckDBSettings, connect
+
 # Readable by DuckDB 1.0 and later (DBeaver, Metabase, Evidence ship 1.x drivers).
 STORAGE_VERSION = "v1.0.0"
 PUBLIC_AUDIT_TABLES = ("quarantine", "ingested_files")
@@ -75,7 +77,14 @@ def build_id_for(run_id: str, built_at: datetime) -> str:
     return f"{built_at:%Y%m%dT%H%M%SZ}-{run_id[:8]}"
 
 
-def publish(work: Path, serving: Path, builds_dir: Path, info: BuildInfo, keep: int) -> Path:
+def publish(
+    work: Path,
+    serving: Path,
+    builds_dir: Path,
+    info: BuildInfo,
+    keep: int,
+    duckdb_settings: DuckDBSettings | None = None,
+) -> Path:
     """Publish the work file's public tables as build `info.build_id`; returns the build file.
 
     Every step before the final `os.replace` writes files nobody reads yet, so a crash at any
@@ -85,7 +94,7 @@ def publish(work: Path, serving: Path, builds_dir: Path, info: BuildInfo, keep: 
     for leftover in builds_dir.glob(f"*{PARTIAL_SUFFIX}*"):
         leftover.unlink()
     partial = builds_dir / f"{info.build_id}{BUILD_SUFFIX}{PARTIAL_SUFFIX}"
-    _write_serving_file(work, partial, info)
+    _write_serving_file(work, partial, info, duckdb_settings)
     build = builds_dir / f"{info.build_id}{BUILD_SUFFIX}"
     os.replace(partial, build)
     install(build, serving)
@@ -112,7 +121,12 @@ class RollbackError(RuntimeError):
     """No kept build to go back to, or not the one asked for."""
 
 
-def rollback(serving: Path, builds_dir: Path, to: str | None = None) -> Path:
+def rollback(
+    serving: Path,
+    builds_dir: Path,
+    to: str | None = None,
+    duckdb_settings: DuckDBSettings | None = None,
+) -> Path:
     """Serve the kept build `to`, else the one published before the current one; returns it."""
     builds = list_builds(builds_dir)
     if to is not None:
@@ -121,7 +135,7 @@ def rollback(serving: Path, builds_dir: Path, to: str | None = None) -> Path:
             kept = ", ".join(build.stem for build in builds) or "none"
             raise RollbackError(f"no kept build {to!r} in {builds_dir} (kept: {kept})")
     else:
-        current = read_build_info(serving) if serving.exists() else None
+        current = read_build_info(serving, duckdb_settings) if serving.exists() else None
         current_id = str(current["build_id"]) if current else None
         older = [build for build in builds if current_id is None or build.stem < current_id]
         if not older:
@@ -138,9 +152,11 @@ def list_builds(builds_dir: Path) -> list[Path]:
     return sorted(builds_dir.glob(f"*{BUILD_SUFFIX}")) if builds_dir.is_dir() else []
 
 
-def read_build_info(path: Path) -> dict[str, object] | None:
+def read_build_info(
+    path: Path, duckdb_settings: DuckDBSettings | None = None
+) -> dict[str, object] | None:
     """The `marts.build_info` row of a published file, or None when it has none."""
-    with duckdb.connect(str(path), read_only=True) as connection:
+    with connect(path, duckdb_settings, read_only=True) as connection:
         try:
             cursor = connection.execute("SELECT * FROM marts.build_info")
         except duckdb.CatalogException:
@@ -150,8 +166,10 @@ def read_build_info(path: Path) -> dict[str, object] | None:
     return dict(zip(names, row, strict=True)) if row else None
 
 
-def _write_serving_file(work: Path, target: Path, info: BuildInfo) -> None:
-    connection = duckdb.connect()  # in memory: the work file is only attached, read-only
+def _write_serving_file(
+    work: Path, target: Path, info: BuildInfo, duckdb_settings: DuckDBSettings | None
+) -> None:
+    connection = connect(None, duckdb_settings)  # in memory: the work file is only attached, read-only
     try:
         connection.execute(f"ATTACH {_literal(work)} AS work (READ_ONLY)")
         connection.execute(

@@ -105,6 +105,8 @@ MIGRATIONS = """
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS parser_version VARCHAR;
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS modified_at TIMESTAMPTZ;
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS needs_reread BOOLEAN DEFAULT false;
+ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS file_size BIGINT;
+ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS file_mtime_ns BIGINT;
 """
 
 
@@ -130,6 +132,8 @@ COMMENT ON COLUMN audit.ingested_files.records_quarantined IS 'Records of the fi
 COMMENT ON COLUMN audit.ingested_files.ingested_at IS 'When this version of the file was loaded (UTC).';
 COMMENT ON COLUMN audit.ingested_files.parser_version IS 'Version of the reader that read the file: a new version reads unchanged files again.';
 COMMENT ON COLUMN audit.ingested_files.modified_at IS 'Modification time of the file when it was read (UTC): among files of a source holding the same document id, the newest wins.';
+COMMENT ON COLUMN audit.ingested_files.file_size IS 'Size in bytes of the file when it was read (null for pulled payloads): with file_mtime_ns, an unchanged pair skips the file without reading it.';
+COMMENT ON COLUMN audit.ingested_files.file_mtime_ns IS 'Modification time of the file when it was read, in nanoseconds since 1970 (null for pulled payloads).';
 COMMENT ON COLUMN audit.ingested_files.needs_reread IS 'True when a decision about this file (a duplicate) depended on another file that has since changed: the next read re-reads it.';
 """
 

@@ -53,8 +53,14 @@ def dbt_executable() -> str:
 
 
 def write_dbt_profile(settings: Settings) -> Path:
-    """A dbt profile pointing at this config's private work file; returns its folder."""
+    """A dbt profile pointing at this config's private work file; returns its folder.
+
+    `threads` is dbt's (one model at a time: DuckDB has one writer); `settings` are DuckDB's,
+    the `[duckdb]` section every other connection of the run gets too."""
     settings.dbt_profiles_dir.mkdir(parents=True, exist_ok=True)
+    duckdb_settings = "".join(
+        f"        {name}: {json.dumps(value)}\n" for name, value in settings.duckdb_settings.items()
+    )
     (settings.dbt_profiles_dir / "profiles.yml").write_text(
         f"# Written by newsimpact from {settings.config_path}; edit that config, not this file.\n"
         "newsimpact:\n"
@@ -63,7 +69,9 @@ def write_dbt_profile(settings: Settings) -> Path:
         "    work:\n"
         "      type: duckdb\n"
         f"      path: {json.dumps(str(settings.work_path))}\n"
-        "      threads: 1\n",
+        "      threads: 1\n"
+        "      settings:\n"
+        f"{duckdb_settings}",
         encoding="utf-8",
     )
     return settings.dbt_profiles_dir

@@ -48,6 +48,7 @@ from warehouse.loaders import (
     load_security_master,
     load_sessions,
     manifest_hashes,
+    manifest_stats,
     security_master_frame,
 )
 from warehouse.schema import ensure_schema
@@ -91,7 +92,8 @@ class Reading:
     root: Path  # the source folder, or its landing folder
     source_type: str  # as recorded in audit tables
     version: str  # part of each file's change key
-    read: Callable[[Mapping[str, str], datetime], Any]  # (skip_hashes, now) -> batch
+    # (skip_hashes, skip_stats, now) -> batch; skip_stats: (size, mtime_ns) of folder files
+    read: Callable[[Mapping[str, str], Mapping[str, tuple[int, int]], datetime], Any]
     modified_at: Callable[[Any], dict[str, datetime]]
 
 
@@ -103,7 +105,8 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
             root = source.path
             readings.append(Reading(
                 source, root, DOCUMENTS_SOURCE_TYPE, PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
-                partial(_read_documents, root, source.name),
+                # parsing processes: as many as DuckDB may use threads
+                partial(_read_documents, root, source.name, settings.duckdb.threads),
                 partial(_modified_at, root),
             ))
             continue
@@ -151,18 +154,27 @@ def _price_readings(settings: Settings) -> list[Reading]:
     return readings
 
 
-def _read_documents(root: Path, name: str, skip_hashes: Mapping[str, str], now: datetime) -> Any:
-    return read_documents(root, name, skip_hashes=skip_hashes, now=now)
+def _read_documents(
+    root: Path, name: str, workers: int, skip_hashes: Mapping[str, str],
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+) -> Any:
+    return read_documents(
+        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, workers=workers
+    )
 
 
-def _read_price_files(root: Path, name: str, skip_hashes: Mapping[str, str], now: datetime) -> Any:
-    return read_price_files(root, name, skip_hashes=skip_hashes, now=now)
+def _read_price_files(
+    root: Path, name: str, skip_hashes: Mapping[str, str],
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+) -> Any:
+    return read_price_files(root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now)
 
 
 def _read_landed(
     reader: Callable[..., Any], root: Path, name: str, options: Mapping[str, Any],
-    skip_hashes: Mapping[str, str], now: datetime,
+    skip_hashes: Mapping[str, str], _skip_stats: Mapping[str, tuple[int, int]], now: datetime,
 ) -> Any:
+    """Landed payloads are listed from their metadata with their hash: no stats to compare."""
     return reader(root, name, skip_hashes=skip_hashes, now=now, **options)
 
 
@@ -192,7 +204,11 @@ def _ingest(
                 name = reading.source.name
                 if pass_number and not files_needing_reread(connection, name, reading.version):
                     continue
-                batch = reading.read(manifest_hashes(connection, name, reading.version), now)
+                batch = reading.read(
+                    manifest_hashes(connection, name, reading.version),
+                    manifest_stats(connection, name, reading.version),
+                    now,
+                )
                 counts = load(
                     connection, batch, now=now, modified_at=reading.modified_at(batch),
                     source_type=reading.source_type, version=reading.version,

@@ -55,6 +55,7 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             settings.builds_dir,
             info,
             keep=settings.keep_builds,
+            duckdb_settings=settings.duckdb_settings,
         )
         return dg.MaterializeResult(
             metadata={
@@ -71,5 +72,7 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 def analyst_report(newsimpact: NewsimpactResource):
     """The analyst's static HTML report, read from the serving file just published."""
     settings = newsimpact.settings()
-    report = write_report(settings.warehouse_path, settings.report_path)
+    report = write_report(
+        settings.warehouse_path, settings.report_path, duckdb_settings=settings.duckdb_settings
+    )
     return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(report))})

@@ -201,3 +201,26 @@ def test_unchanged_files_are_skipped(tmp_path: Path) -> None:
     assert second.skipped_files == ("a.txt",)
     assert second.files["file_path"].to_list() == ["b.txt"]
     assert second.documents["body"].to_list() == ["Apple shipped a watch."]
+
+
+def test_parsing_in_worker_processes_gives_the_serial_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingestion.news
+
+    for number in range(30):
+        write(tmp_path, f"doc_{number:02}.txt", f"Story {number}. Apple sold more.\n" + GOOD)
+    write(tmp_path, "dup_a.txt", "---\nid: same\n---\nFirst.\n")
+    write(tmp_path, "dup_b.txt", "---\nid: same\n---\nSecond.\n")
+    write(tmp_path, "broken.txt", b"\xff\xfe")
+    write(tmp_path, "future.txt", "---\npublished_at: 2999-01-01T00:00:00Z\n---\nLater.\n")
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    serial = read_documents(tmp_path, "news", now=now)
+    monkeypatch.setattr(ingestion.news, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(ingestion.news, "FILES_PER_TASK", 7)  # chunks end mid-way, unevenly
+
+    parallel = read_documents(tmp_path, "news", now=now, workers=2)
+
+    assert serial.documents.height == 31 and serial.quarantine.height == 3
+    for frame in ("documents", "annotations", "quarantine", "files"):
+        assert getattr(parallel, frame).equals(getattr(serial, frame)), frame

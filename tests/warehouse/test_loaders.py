@@ -94,7 +94,8 @@ def test_news_load_counts_and_contents(con, tmp_path: Path) -> None:
 
 def test_loading_twice_leaves_tables_identical(con, tmp_path: Path) -> None:
     news = read_documents(news_folder(tmp_path), "news")
-    prices = read_price_files(price_folder(tmp_path), "prices")
+    prices_folder = price_folder(tmp_path)
+    prices = read_price_files(prices_folder, "prices")
     load_news(con, news, now=FIRST_LOAD)
     load_prices(con, prices, now=FIRST_LOAD)
     load_sessions(con, build_sessions("XNYS", date(2012, 7, 1), date(2012, 8, 1)))
@@ -104,7 +105,8 @@ def test_loading_twice_leaves_tables_identical(con, tmp_path: Path) -> None:
     # Same batch objects (the manifest spots the unchanged hashes) and a fresh read with skip_hashes.
     assert load_news(con, news, now=SECOND_LOAD) == LoadResult(0, 0, 0, skipped_files=3)
     assert load_prices(con, prices, now=SECOND_LOAD) == LoadResult(0, 0, 0, skipped_files=2)
-    rereading = read_price_files(price_folder(tmp_path), "prices", skip_hashes=manifest_hashes(con, "prices"))
+    # (the same files: rewritten, they would have new mtimes, which the manifest records)
+    rereading = read_price_files(prices_folder, "prices", skip_hashes=manifest_hashes(con, "prices"))
     assert load_prices(con, rereading, now=SECOND_LOAD) == LoadResult(0, 0, 0, skipped_files=2)
     load_sessions(con, build_sessions("XNYS", date(2012, 7, 1), date(2012, 8, 1)))
 

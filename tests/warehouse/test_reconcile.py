@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import ingestion.quarantine
 import warehouse.loaders as loaders
 from ingestion.news import read_documents
 from ingestion.prices import read_price_files
@@ -25,6 +26,7 @@ from warehouse.loaders import (
     load_news,
     load_prices,
     manifest_hashes,
+    manifest_stats,
 )
 from warehouse.schema import ensure_schema
 
@@ -36,7 +38,10 @@ def load(con, folder: Path, source: str, read, load_batch) -> list[LoadResult]:
     while files are flagged for re-reading."""
     results = []
     for _ in range(4):
-        batch = read(folder, source, skip_hashes=manifest_hashes(con, source))
+        batch = read(
+            folder, source, skip_hashes=manifest_hashes(con, source),
+            skip_stats=manifest_stats(con, source),
+        )
         mtimes = {
             path: datetime.fromtimestamp((folder / path).stat().st_mtime, UTC)
             for path in [*batch.files["file_path"].to_list(), *batch.skipped_files]
@@ -262,7 +267,7 @@ def test_a_work_file_of_the_previous_version_is_migrated_and_reread_once(tmp_pat
     with duckdb.connect(str(path)) as con:
         ensure_schema(con)
         columns = {name for (name,) in rows(con, "SELECT column_name FROM information_schema.columns WHERE table_name = 'ingested_files'")}
-        assert {"parser_version", "modified_at", "needs_reread"} <= columns
+        assert {"parser_version", "modified_at", "needs_reread", "file_size", "file_mtime_ns"} <= columns
         [result] = load(con, folder, "prices", read_price_files, load_prices)
         ensure_schema(con)  # idempotent on the new shape
 
@@ -312,3 +317,39 @@ def test_identical_duplicates_of_a_removed_row_resolve_to_one_loaded_row(con, tm
     assert again == LoadResult(read=0, loaded=0, quarantined=0, skipped_files=2)
     assert rows(con, "SELECT file_path FROM raw.prices_daily") == [("b.csv",)]
     assert rows(con, "SELECT file_path, reason FROM audit.quarantine") == [("c.csv", "duplicate of b.csv row 1")]
+
+
+# 5. Unchanged files skipped by their size and modification time
+
+
+def test_a_file_with_its_recorded_size_and_mtime_is_skipped_unopened(
+    con, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = news_folder(tmp_path)
+    load(con, folder, "news", read_documents, load_news)
+    recorded = manifest_stats(con, "news")
+    assert recorded == {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.txt")
+    }
+    opened: list[str] = []
+    read_file = ingestion.quarantine._source_file
+    monkeypatch.setattr(
+        ingestion.quarantine, "_source_file",
+        lambda path, rel_path, *rest: opened.append(rel_path) or read_file(path, rel_path, *rest),
+    )
+
+    [unchanged] = load(con, folder, "news", read_documents, load_news)
+    assert opened == [] and unchanged.skipped_files == len(recorded) and unchanged.read == 0
+
+    fb = folder / "fb.txt"
+    touch(fb, datetime(2003, 1, 1, tzinfo=UTC))  # a new mtime, the same bytes: hashed, skipped
+    [touched] = load(con, folder, "news", read_documents, load_news)
+    assert opened == ["fb.txt"] and touched.read == 0 and touched.skipped_files == len(recorded)
+    load(con, folder, "news", read_documents, load_news)  # its new stats were recorded
+    assert opened == ["fb.txt"]
+
+    write(folder, "fb.txt", fb.read_text(encoding="utf-8").replace("Facebook", "FACEBOOK"))
+    [changed] = load(con, folder, "news", read_documents, load_news)
+    assert changed.read == 1  # the same size, another mtime and hash: read again
+    assert manifest_stats(con, "news")["fb.txt"] == (fb.stat().st_size, fb.stat().st_mtime_ns)
+    assert_counts_add_up(con)

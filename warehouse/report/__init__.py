@@ -12,15 +12,21 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.connection import DuckDBSettings, connect
 from warehouse.report import charts, page, queries
 
 TOP_ENTITIES = 3
 
 
-def write_report(serving: Path, output: Path, now: datetime | None = None) -> Path:
+def write_report(
+    serving: Path,
+    output: Path,
+    now: datetime | None = None,
+    duckdb_settings: DuckDBSettings | None = None,
+) -> Path:
     """Write the report of the build in `serving` to `output`, replaced whole (never half-written)."""
     now = now or datetime.now(UTC)
-    with duckdb.connect(str(serving), read_only=True) as connection:
+    with connect(serving, duckdb_settings, read_only=True) as connection:
         html = render_report(connection, now)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
