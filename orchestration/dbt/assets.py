@@ -60,7 +60,12 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             if not newsimpact.verbose:
                 quiet.enter_context(redirect_stdout(quiet.enter_context(log_file.open("w"))))
             yield from dbt.cli(
-                ["build", "--vars", json.dumps(dbt_vars), *(["--full-refresh"] if full_refresh else [])],
+                [
+                    "build", "--vars", json.dumps(dbt_vars),
+                    # unit tests check the models' code, not the data: `make test` runs them
+                    "--exclude-resource-type", "unit_test",
+                    *(["--full-refresh"] if full_refresh else []),
+                ],
                 context=context,
                 target_path=settings.state_dir / "dbt" / "target",
             ).stream()
