@@ -36,8 +36,9 @@ class Suite:
 
     meta: `dataset` (schema.table), `layer`, `severity` (`blocking` or `warning`),
     `description`, `key` (columns naming a row in messages), `columns` (SELECT expressions,
-    default every column) and `loaded_rows` (a SQL condition on `$loaded_since` selecting the
-    rows a run loaded; without it, or without that parameter, every row is validated).
+    default every column) and `loaded_rows` (a SQL condition selecting the rows a run loaded or
+    rebuilt: on `$loaded_since` for raw tables, on the change tables for incremental models;
+    without it, or in a checks-only run, every row is validated).
     """
 
     data: Mapping[str, Any]
