@@ -39,6 +39,15 @@
         {{ series_start }} + {{ alignment }} * floor(({{ recompute_from }} + ({{ frame_start }}) - {{ series_start }}) / {{ alignment }}))
 {%- endmacro %}
 
+{#- The same for a table keyed by (security_id, session_date), which has no session index. -#}
+{% macro delete_recomputed_days(changes, sessions) -%}
+    delete from {{ this }} as target
+    using {{ changes }} as changes, {{ sessions }} as sessions
+    where target.security_id = changes.security_id
+      and sessions.session_index = changes.recompute_from_index
+      and target.session_date >= sessions.session_date
+{%- endmacro %}
+
 {#- How many sessions after an event's day 0 its rows read returns (the event windows, the daily
     plots, the estimation window's end): a series changed from session j changes the events whose
     day 0 is at or after j minus this. -#}
