@@ -96,17 +96,16 @@ def peer_cars(
     """Per-event OLS in numpy, as event-study packages do: one regression per event."""
     e1, e2 = estimation
     cal = pl.read_parquet(sessions)
-    session_of = dict(zip(cal["session_date"].to_list(), cal["session_index"].to_list(), strict=True))
     closes = cal["close_at"].to_numpy()
     px = pl.read_csv(
         sorted(prices.rglob("*.csv")),
         schema_overrides={"Ticker": pl.String, "Date": pl.Date, "Adj Close": pl.Float64},
         columns=["Ticker", "Date", "Adj Close"],
-    )
+    ).join(cal.select(Date="session_date", i="session_index"), on="Date")
     series: dict[str, np.ndarray] = {}
     for (ticker,), part in px.group_by("Ticker"):
         adj = np.full(len(closes), np.nan)
-        adj[[session_of[d] for d in part["Date"].to_list()]] = part["Adj Close"].to_numpy()
+        adj[part["i"].to_numpy()] = part["Adj Close"].to_numpy()
         ret = np.full(len(closes), np.nan)
         ret[1:] = adj[1:] / adj[:-1] - 1
         series[ticker] = ret
