@@ -8,6 +8,7 @@ the parent's own RSS alone would understate the memory a machine needs.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,7 @@ class RunMeasure:
     total_seconds: float | None = None  # last_run.json's own total
     top_models: list[tuple[str, float]] = field(default_factory=list)  # dbt run_results.json
     output_tail: str = ""
+    stopped: str = ""  # why the bench stopped the run (over the memory limit), else empty
 
     @property
     def rows_per_second(self) -> float:
@@ -75,8 +77,14 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
-def run_cli(label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path) -> RunMeasure:
-    """`newsimpact run --offline --config config`, timed, its process tree's RSS polled."""
+def run_cli(
+    label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path, max_rss_bytes: int
+) -> RunMeasure:
+    """`newsimpact run --offline --config config`, timed, its process tree's RSS polled.
+
+    A tree over `max_rss_bytes` is stopped (its own process group): on a shared machine a run
+    that outgrows its budget must not push other work into the OOM killer.
+    """
     cli = Path(sys.executable).with_name("newsimpact")
     command = [str(cli), "run", "--offline", "--config", str(config)]
     last_run = state_dir / "last_run.json"
@@ -84,13 +92,20 @@ def run_cli(label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path) 
     peak = [0]
     start = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
     )
     done = threading.Event()
+    stopped = [""]
 
     def poll() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(process.pid))
+            rss = tree_rss(process.pid)
+            peak[0] = max(peak[0], rss)
+            if rss > max_rss_bytes and not stopped[0]:
+                stopped[0] = f"stopped by the bench at {rss / 2**30:.1f} GB RSS (limit " \
+                             f"{max_rss_bytes / 2**30:.1f} GB)"
+                _stop_group(process)
             done.wait(POLL_SECONDS)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -101,6 +116,7 @@ def run_cli(label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path) 
     poller.join()
     measure = RunMeasure(label, wall, peak[0], process.returncode, rows_in,
                          output_tail="\n".join(output.splitlines()[-40:]))
+    measure.stopped = stopped[0]
     if last_run.exists():
         data = json.loads(last_run.read_text())
         measure.steps = list(data.get("steps", []))
@@ -111,6 +127,17 @@ def run_cli(label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path) 
         measure.steps_source = "progress" if measure.steps else ""
     measure.top_models, measure.dbt_seconds = dbt_model_timings(state_dir)
     return measure
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the run's process group (it has its own session), SIGKILL what is left after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def progress_steps(output: str) -> list[dict]:

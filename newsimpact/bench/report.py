@@ -87,15 +87,15 @@ def render(result) -> str:
         f"(documents per night: {u['night_documents']}; the last night has no new input)",
         f"- Generating the inputs took {result.generate_seconds:.1f} s (not part of any run)", "",
         "## Runs", "",
-        "| run | wall s | target s | peak RSS GB | target GB | new rows | rows/s | exit |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | wall s | target s | peak RSS GB | target GB | new rows | rows/s | exit | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result.runs:
         wall_target, gb_target = _target(run.label)
         lines.append(
             f"| {run.label} | {run.wall_seconds:.1f} | {_fmt(wall_target, '.0f')} | "
             f"{run.peak_rss_bytes / 2**30:.2f} | {_fmt(gb_target, '.0f')} | {run.rows_in:,} | "
-            f"{run.rows_per_second:,.1f} | {run.exit_code} |"
+            f"{run.rows_per_second:,.1f} | {run.exit_code} | {run.stopped} |"
         )
     lines += ["", "## Steps", ""]
     if any(run.steps for run in result.runs):
@@ -116,11 +116,18 @@ def render(result) -> str:
         lines.append("No step timings: no `last_run.json` and no progress lines.")
     lines += ["", "dbt's own elapsed time (`run_results.json`): " + ", ".join(
         f"{run.label} {_fmt(run.dbt_seconds, '.1f')} s" for run in result.runs) + "."]
-    for run in (result.runs[0], result.runs[-1]):
+    for run in [result.runs[0], *result.runs[1:][-1:]]:
         lines += ["", f"Slowest dbt models, {run.label} (`run_results.json`):", "",
                   "| model | s |", "|---|---:|"]
         lines += [f"| {name} | {seconds:.2f} |" for name, seconds in run.top_models] or ["| – | – |"]
     c = result.comparison
+    if c is None:
+        failed = next(run for run in result.runs if run.exit_code != 0)
+        lines += ["", "## Floor and peer", "",
+                  f"Not run: {failed.label} failed ({failed.stopped or f'exit {failed.exit_code}'}), "
+                  "so there is no published build to compare with.",
+                  "", "## Effect recovery", "", "Not run: no published build."]
+        return "\n".join(lines) + "\n"
     lines += [
         "", "## Floor and peer", "",
         "CARs of the same (event, ticker, window) keys: the warehouse's `marts.fct_event_impact` "

@@ -33,7 +33,7 @@ class BenchResult:
     seed: int
     generate_seconds: float
     runs: list[RunMeasure]
-    comparison: dict
+    comparison: dict | None  # None when a run failed: nothing to compare
     recovery_rows: list[dict]
     null_rejections: tuple[int, int]
     machine: dict
@@ -41,8 +41,11 @@ class BenchResult:
 
 
 def run_bench(root: Path, scale: Scale, scale_name: str, seed: int, markdown: Path | None,
-              log=print) -> BenchResult:
-    """The whole benchmark in `root`; writes `markdown` when given, and root/bench-results.json."""
+              log=print, max_rss_gb: float = 12.0) -> BenchResult:
+    """The whole benchmark in `root`; writes `markdown` when given, and root/bench-results.json.
+
+    The first failed run (or one stopped over `max_rss_gb`) ends the series: the report then
+    shows what was measured up to it, and RuntimeError is raised after writing it."""
     root = root.resolve()
     started = time.perf_counter()
     universe = generate(root, scale, seed)
@@ -51,28 +54,31 @@ def run_bench(root: Path, scale: Scale, scale_name: str, seed: int, markdown: Pa
         f"{universe.base_docs + sum(universe.night_docs)} documents in {generate_seconds:.1f} s")
     state_dir = universe.warehouse.parent / f".{universe.warehouse.stem}"
 
-    runs = [_run(log, "full build", universe, state_dir, universe.base_rows + universe.base_docs)]
+    limit = int(max_rss_gb * 2**30)
+    runs = [_run(log, "full build", universe, state_dir,
+                 universe.base_rows + universe.base_docs, limit)]
     for k, (prices, docs) in enumerate(
         zip(universe.night_price_files, universe.night_doc_dirs, strict=True), start=1
     ):
+        if runs[-1].exit_code != 0:
+            break
         (root / "prices" / "days").mkdir(exist_ok=True)
         shutil.move(prices, root / "prices" / "days" / prices.name)
         if docs.exists():
             shutil.move(docs, root / "news" / f"night_{k:03d}")
         rows = universe.night_rows[k - 1] + universe.night_docs[k - 1]
-        runs.append(_run(log, f"night {k}", universe, state_dir, rows))
-    if scale.nights >= 1:
-        runs.append(_run(log, "no-input night", universe, state_dir, 0))
-    failed = [run.label for run in runs if run.exit_code != 0]
-    if failed:
-        raise RuntimeError(f"newsimpact run failed ({', '.join(failed)}):\n{runs[-1].output_tail}")
-
-    comparison = _compare(root, universe.warehouse, log)
-    recovered = recovery.theme_recovery(universe.warehouse, INJECTED)
-    nulls = recovery.null_rejection_rate(universe.warehouse, INJECTED)
+        runs.append(_run(log, f"night {k}", universe, state_dir, rows, limit))
+    if scale.nights >= 1 and runs[-1].exit_code == 0:
+        runs.append(_run(log, "no-input night", universe, state_dir, 0, limit))
+    failed = [run for run in runs if run.exit_code != 0]
+    comparison, recovery_rows, nulls = None, [], (0, 0)
+    if not failed:
+        comparison = _compare(root, universe.warehouse, log)
+        recovery_rows = recovery.theme_recovery(universe.warehouse, INJECTED).to_dicts()
+        nulls = recovery.null_rejection_rate(universe.warehouse, INJECTED)
     result = BenchResult(
         scale_name=scale_name, scale=scale, seed=seed, generate_seconds=generate_seconds,
-        runs=runs, comparison=comparison, recovery_rows=recovered.to_dicts(),
+        runs=runs, comparison=comparison, recovery_rows=recovery_rows,
         null_rejections=nulls, machine=machine_info(),
         universe={
             "sessions": len(universe.sessions), "first_session": str(universe.sessions[0]),
@@ -85,12 +91,16 @@ def run_bench(root: Path, scale: Scale, scale_name: str, seed: int, markdown: Pa
     if markdown is not None:
         write_markdown(markdown, result)
         log(f"report: {markdown}")
+    if failed:
+        run = failed[0]
+        raise RuntimeError(f"{run.label} failed: {run.stopped or f'exit {run.exit_code}'}\n"
+                           f"{run.output_tail}")
     return result
 
 
-def _run(log, label: str, universe, state_dir: Path, rows: int) -> RunMeasure:
-    measure = run_cli(label, universe.config, state_dir, rows, cwd=universe.root)
-    log(f"{label}: exit {measure.exit_code}, {measure.wall_seconds:.1f} s, "
+def _run(log, label: str, universe, state_dir: Path, rows: int, limit: int) -> RunMeasure:
+    measure = run_cli(label, universe.config, state_dir, rows, universe.root, limit)
+    log(f"{label}: exit {measure.exit_code} {measure.stopped}, {measure.wall_seconds:.1f} s, "
         f"peak RSS {measure.peak_rss_bytes / 2**30:.2f} GB, {measure.rows_per_second:,.1f} rows/s")
     return measure
 
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nights", type=int, help="nights after the build, the last one empty")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--dir", type=Path, help="bench folder (default: bench-data/<scale>)")
+    parser.add_argument("--max-rss-gb", type=float, default=12.0,
+                        help="stop a run whose process tree grows past this (shared machines)")
     parser.add_argument("--markdown", type=Path, default=Path("docs/performance.md"),
                         help="report to (re)write; '-' for none")
     args = parser.parse_args(argv)
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.dir or Path("bench-data") / args.scale
     markdown = None if str(args.markdown) == "-" else args.markdown
     try:
-        run_bench(root, scale, name, args.seed, markdown)
+        run_bench(root, scale, name, args.seed, markdown, max_rss_gb=args.max_rss_gb)
     except RuntimeError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
