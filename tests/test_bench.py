@@ -72,3 +72,15 @@ def test_generation_is_deterministic(tmp_path):
     assert generate(tmp_path / "c", scale, 2).tickers == first.tickers
     assert pl.read_parquet(tmp_path / "c" / "reference" / "events.parquet")["published_at"].to_list() \
         != events["published_at"].to_list()
+
+
+def test_a_run_over_the_memory_limit_is_stopped(tmp_path):
+    from newsimpact.bench.measure import run_cli
+
+    universe = generate(tmp_path / "data", Scale(tickers=3, years=2, docs=20, nights=1), 1)
+    state_dir = universe.warehouse.parent / f".{universe.warehouse.stem}"
+    measure = run_cli("capped", universe.config, state_dir, 1, universe.root, 50 * 2**20)
+    assert measure.stopped.startswith("stopped by the bench at")
+    assert measure.exit_code != 0 and measure.peak_rss_bytes > 50 * 2**20
+    assert measure.wall_seconds < 60
+    assert not universe.warehouse.exists()  # nothing was published

@@ -100,7 +100,8 @@ def run_bench(root: Path, scale: Scale, scale_name: str, seed: int, markdown: Pa
 
 def _run(log, label: str, universe, state_dir: Path, rows: int, limit: int) -> RunMeasure:
     measure = run_cli(label, universe.config, state_dir, rows, universe.root, limit)
-    log(f"{label}: exit {measure.exit_code} {measure.stopped}, {measure.wall_seconds:.1f} s, "
+    log(f"{label}: exit {measure.exit_code}{' ' + measure.stopped if measure.stopped else ''}, "
+        f"{measure.wall_seconds:.1f} s, "
         f"peak RSS {measure.peak_rss_bytes / 2**30:.2f} GB, {measure.rows_per_second:,.1f} rows/s")
     return measure
 
