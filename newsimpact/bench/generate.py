@@ -7,6 +7,7 @@ injected themes, so the warehouse's estimates can be checked against what was pu
 """
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -164,8 +165,6 @@ def generate(root: Path, scale: Scale, seed: int = 20261126, today: date | None 
 
 
 def _clear(folder: Path) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
 
