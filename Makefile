@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test serve dev check lock clean
+.PHONY: run test serve dev check lock clean bench
 
 run: $(INSTALLED)
 	$(BIN)/newsimpact run --config newsimpact.toml
@@ -26,6 +26,14 @@ dev: $(INSTALLED)
 check: $(INSTALLED)
 	$(BIN)/newsimpact check --config newsimpact.toml
 
+# The benchmark (docs/performance.md): SCALE=tiny|small|medium|full, or TICKERS= YEARS= DOCS= NIGHTS=.
+# Inputs and the bench warehouse go to bench-data/<scale>/ (git-ignored); rewrites docs/performance.md.
+SCALE ?= small
+bench: $(INSTALLED)
+	$(BIN)/python -m newsimpact.bench --scale $(SCALE) \
+		$(if $(TICKERS),--tickers $(TICKERS)) $(if $(YEARS),--years $(YEARS)) \
+		$(if $(DOCS),--docs $(DOCS)) $(if $(NIGHTS),--nights $(NIGHTS))
+
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# The lock is a complete, hashed resolution: install exactly it, without re-resolving (-qq: errors only).
@@ -39,4 +47,4 @@ lock:
 		--generate-hashes --output-file requirements.lock
 
 clean:
-	rm -rf $(VENV) .venv-readers warehouse/*.duckdb warehouse/.newsimpact warehouse/newsimpact_data_docs dbt_project/target
+	rm -rf $(VENV) .venv-readers bench-data warehouse/*.duckdb warehouse/.newsimpact warehouse/newsimpact_data_docs dbt_project/target

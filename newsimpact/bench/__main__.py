@@ -1,0 +1,3 @@
+from newsimpact.bench.run import main
+
+raise SystemExit(main())

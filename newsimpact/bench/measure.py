@@ -1,0 +1,164 @@
+"""Run `newsimpact run` as a user would (a subprocess) and measure wall time and peak tree RSS.
+
+The peak is the largest sum of VmRSS over the process and all its descendants, polled from /proc
+(psutil is not a dependency of the project on Linux): dbt and Dagster start child processes, so
+the parent's own RSS alone would understate the memory a machine needs.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POLL_SECONDS = 0.05
+# The CLI's progress line of a step: "  dbt build + tests      ok        20.3 s"
+PROGRESS_LINE = re.compile(r"^  (\S.*?)\s{2,}(\w+)\s+([0-9.]+) s$")
+
+
+@dataclass
+class RunMeasure:
+    label: str
+    wall_seconds: float
+    peak_rss_bytes: int
+    exit_code: int
+    rows_in: int  # price rows + documents the run was given as new input
+    steps: list[dict] = field(default_factory=list)  # last_run.json's steps, when present
+    steps_source: str = ""  # "last_run.json", or "progress" (the CLI's own step lines)
+    dbt_seconds: float | None = None  # run_results.json's elapsed_time (the whole dbt build)
+    total_seconds: float | None = None  # last_run.json's own total
+    top_models: list[tuple[str, float]] = field(default_factory=list)  # dbt run_results.json
+    output_tail: str = ""
+    stopped: str = ""  # why the bench stopped the run (over the memory limit), else empty
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_in / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                # the field after the parenthesised command name: state, then ppid
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(root_pid: int) -> int:
+    """Current RSS of `root_pid` and every descendant, in bytes."""
+    tree, total, stack = _children(), 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += _rss_bytes(pid)
+        stack.extend(tree.get(pid, ()))
+    return total
+
+
+def run_cli(
+    label: str, config: Path, state_dir: Path, rows_in: int, cwd: Path, max_rss_bytes: int
+) -> RunMeasure:
+    """`newsimpact run --offline --config config`, timed, its process tree's RSS polled.
+
+    A tree over `max_rss_bytes` is stopped (its own process group): on a shared machine a run
+    that outgrows its budget must not push other work into the OOM killer.
+    """
+    cli = Path(sys.executable).with_name("newsimpact")
+    command = [str(cli), "run", "--offline", "--config", str(config)]
+    last_run = state_dir / "last_run.json"
+    last_run.unlink(missing_ok=True)
+    peak = [0]
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    done = threading.Event()
+    stopped = [""]
+
+    def poll() -> None:
+        while not done.is_set():
+            rss = tree_rss(process.pid)
+            peak[0] = max(peak[0], rss)
+            if rss > max_rss_bytes and not stopped[0]:
+                stopped[0] = f"stopped by the bench at {rss / 2**30:.1f} GB RSS (limit " \
+                             f"{max_rss_bytes / 2**30:.1f} GB)"
+                _stop_group(process)
+            done.wait(POLL_SECONDS)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    output, _ = process.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    poller.join()
+    measure = RunMeasure(label, wall, peak[0], process.returncode, rows_in,
+                         output_tail="\n".join(output.splitlines()[-40:]))
+    measure.stopped = stopped[0]
+    if last_run.exists():
+        data = json.loads(last_run.read_text())
+        measure.steps = list(data.get("steps", []))
+        measure.total_seconds = data.get("total_seconds")
+        measure.steps_source = "last_run.json"
+    else:
+        measure.steps = progress_steps(output)
+        measure.steps_source = "progress" if measure.steps else ""
+    measure.top_models, measure.dbt_seconds = dbt_model_timings(state_dir)
+    return measure
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the run's process group (it has its own session), SIGKILL what is left after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def progress_steps(output: str) -> list[dict]:
+    """Step timings from the CLI's progress lines, while last_run.json is not written."""
+    return [
+        {"step": match[1], "seconds": float(match[3])}
+        for line in output.splitlines()
+        if (match := PROGRESS_LINE.match(line))
+    ]
+
+
+def dbt_model_timings(state_dir: Path, top: int = 8) -> tuple[list[tuple[str, float]], float | None]:
+    """The slowest dbt models of the last build (run_results.json) and dbt's whole elapsed time."""
+    path = state_dir / "dbt" / "target" / "run_results.json"
+    if not path.exists():
+        return [], None
+    data = json.loads(path.read_text())
+    results = data.get("results", [])
+    timings = [
+        (r["unique_id"].split(".", 2)[-1], float(r.get("execution_time") or 0.0))
+        for r in results
+        if r.get("unique_id", "").startswith("model.")
+    ]
+    return sorted(timings, key=lambda item: -item[1])[:top], data.get("elapsed_time")

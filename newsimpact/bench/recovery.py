@@ -1,0 +1,45 @@
+"""Are the injected theme effects found again in the published marts?
+
+An injected theme passes when its CAAR[0,0] is within 3 standard errors of the injected effect and
+significant (two-sided p < 0.05 of the cross-sectional t test); a theme with no effect should be
+significant about 5 % of the time (each of its windows and filters is one test).
+"""
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+ALPHA = 0.05
+
+
+def theme_recovery(warehouse: Path, injected: dict[str, float]) -> pl.DataFrame:
+    """One row per theme: injected effect, N, CAAR[0,0], SE, p, and whether it is recovered."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.sql(
+            "select theme_code, n_events, caar, caar_se, t_cross_section, p_cross_section "
+            "from marts.mart_theme_significance "
+            "where window_start = 0 and window_end = 0 and event_filter = 'all' order by theme_code"
+        ).pl()
+    effect = pl.col("theme_code").replace_strict(injected, default=0.0, return_dtype=pl.Float64)
+    frame = frame.with_columns(injected=effect).with_columns(
+        within_3se=(pl.col("caar") - pl.col("injected")).abs() < 3 * pl.col("caar_se"),
+        significant=pl.col("p_cross_section") < ALPHA,
+    )
+    return frame.with_columns(
+        recovered=pl.when(pl.col("injected") != 0)
+        .then(pl.col("within_3se") & pl.col("significant")
+              & (pl.col("caar").sign() == pl.col("injected").sign()))
+        .otherwise(~pl.col("significant"))
+    )
+
+
+def null_rejection_rate(warehouse: Path, injected: dict[str, float]) -> tuple[int, int]:
+    """(significant, tests) over every window and filter of the themes without an effect."""
+    names = ", ".join(f"'{name}'" for name in injected)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        significant, tests = con.sql(
+            f"select count(*) filter (where p_cross_section < {ALPHA}), count(p_cross_section) "
+            f"from marts.mart_theme_significance where theme_code not in ({names})"
+        ).fetchall()[0]
+    return int(significant), int(tests)

@@ -1,0 +1,86 @@
+"""The benchmark end to end at a tiny scale: real CLI runs, floor and peer agree, effects found."""
+
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from newsimpact.bench.generate import INJECTED, Scale, generate
+from newsimpact.bench.report import MARKER, SECTIONS, write_markdown
+from newsimpact.bench.run import run_bench
+
+TINY = Scale(tickers=15, years=2, docs=300, nights=2)  # one night of data, then an empty one
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    markdown = root / "performance.md"
+    markdown.write_text("# Hand-written intro\n\nKept.\n\n" + MARKER + "\n\nold figures\n")
+    result = run_bench(root / "data", TINY, "tiny", 7, markdown, log=lambda *_: None)
+    return result, markdown
+
+
+def test_warehouse_floor_and_peer_agree_on_every_key(bench):
+    comparison = bench[0].comparison
+    for pair in ("warehouse_vs_floor", "warehouse_vs_peer", "floor_vs_peer"):
+        agreement = comparison[pair]
+        assert agreement["common"] > 100, pair
+        assert agreement["only_left"] == 0 and agreement["only_right"] == 0, (pair, agreement)
+        assert agreement["max_abs_delta"] < 1e-9, (pair, agreement)
+
+
+def test_injected_effects_are_recovered_with_their_sign(bench):
+    rows = {row["theme_code"]: row for row in bench[0].recovery_rows}
+    for theme, effect in INJECTED.items():
+        assert rows[theme]["n_events"] > 10
+        assert math.copysign(1, rows[theme]["caar"]) == math.copysign(1, effect), rows[theme]
+    assert len(rows) > len(INJECTED)  # the themes without effect are in the mart too
+
+
+def test_runs_are_measured_and_the_nights_ran(bench):
+    result = bench[0]
+    assert [run.label for run in result.runs] == ["full build", "night 1", "no-input night"]
+    assert all(run.exit_code == 0 for run in result.runs)
+    assert all(run.wall_seconds > 0 and run.peak_rss_bytes > 0 for run in result.runs)
+    assert result.runs[0].rows_in > 0 and result.runs[-1].rows_in == 0
+    assert result.runs[0].top_models and all(s >= 0 for _, s in result.runs[0].top_models)
+    assert all(run.steps and all(step["seconds"] >= 0 for step in run.steps) for run in result.runs)
+    assert result.comparison["floor_seconds"] > 0 and result.comparison["peer_seconds"] > 0
+
+
+def test_markdown_keeps_the_intro_and_has_every_section(bench):
+    text = bench[1].read_text()
+    assert text.startswith("# Hand-written intro\n\nKept.\n")
+    assert "old figures" not in text and text.count(MARKER) == 1
+    for section in SECTIONS:
+        assert f"\n{section}\n" in text, section
+    assert "| full build |" in text and "| no-input night |" in text
+
+
+def test_generation_is_deterministic(tmp_path):
+    scale = Scale(tickers=3, years=2, docs=20, nights=2)
+    first, second = generate(tmp_path / "a", scale, 1), generate(tmp_path / "b", scale, 1)
+    files = sorted(p.relative_to(first.root) for p in first.root.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second.root) for p in second.root.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.suffix != ".parquet":
+            assert (first.root / rel).read_bytes() == (second.root / rel).read_bytes(), rel
+    events = pl.read_parquet(first.root / "reference" / "events.parquet")
+    assert events.height == 20 and events["event_id"].is_unique().all()
+    assert generate(tmp_path / "c", scale, 2).tickers == first.tickers
+    assert pl.read_parquet(tmp_path / "c" / "reference" / "events.parquet")["published_at"].to_list() \
+        != events["published_at"].to_list()
+
+
+def test_a_run_over_the_memory_limit_is_stopped(tmp_path):
+    from newsimpact.bench.measure import run_cli
+
+    universe = generate(tmp_path / "data", Scale(tickers=3, years=2, docs=20, nights=1), 1)
+    state_dir = universe.warehouse.parent / f".{universe.warehouse.stem}"
+    measure = run_cli("capped", universe.config, state_dir, 1, universe.root, 50 * 2**20)
+    assert measure.stopped.startswith("stopped by the bench at")
+    assert measure.exit_code != 0 and measure.peak_rss_bytes > 50 * 2**20
+    assert measure.wall_seconds < 60
+    assert not universe.warehouse.exists()  # nothing was published
