@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,23 @@ def newsimpact(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[
     """The installed CLI in a separate process, as a user or the nightly job runs it."""
     return subprocess.run(
         [sys.executable, "-m", "newsimpact", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def dbt(work: Path, folder: Path, dbt_vars: dict, *args: str) -> subprocess.CompletedProcess[str]:
+    """The dbt CLI on the project, against the DuckDB file `work` (profile and target in `folder`)."""
+    from orchestration.dbt.project import DBT_PROJECT_DIR
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(
+        "newsimpact:\n  target: t\n  outputs:\n    t:\n"
+        f"      type: duckdb\n      path: {json.dumps(str(work))}\n      threads: 1\n",
+        encoding="utf-8",
+    )
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(folder),
+         "--target-path", str(folder / "target"), "--vars", json.dumps(dbt_vars)],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600,
     )
 
 

@@ -9,17 +9,13 @@ sees that a night recomputes only what changed.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.dbt.project import DBT_PROJECT_DIR
-from tests.conftest import SampleConfig
+from tests.conftest import SampleConfig, dbt
 
 # (what happens that night, the SQL applied to both raw layers, the changes the night must see)
 NIGHTS = [
@@ -82,19 +78,8 @@ NIGHTS = [
 ]
 
 
-def _dbt_build(work: Path, profiles: Path, dbt_vars: dict, *full_refresh: str) -> None:
-    profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / "profiles.yml").write_text(
-        "newsimpact:\n  target: t\n  outputs:\n    t:\n"
-        f"      type: duckdb\n      path: {json.dumps(str(work))}\n      threads: 1\n",
-        encoding="utf-8",
-    )
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--quiet", "--exclude-resource-type",
-         "unit_test", "--profiles-dir", str(profiles), "--target-path", str(profiles / "target"),
-         "--vars", json.dumps(dbt_vars), *full_refresh],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600,
-    )
+def _dbt_build(work: Path, folder: Path, dbt_vars: dict, *full_refresh: str) -> None:
+    done = dbt(work, folder, dbt_vars, "build", "--quiet", "--exclude-resource-type", "unit_test", *full_refresh)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
