@@ -1,0 +1,31 @@
+{#- dbt's data tests read their model through get_where_subquery. On the incremental models they
+    read only the rows this build recomputed (the keys of the change tables: every row after a
+    full refresh), so a night's tests cost what the night changed, not the history. Rows a build
+    keeps were tested by the build that wrote them. -#}
+{% macro duckdb__get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set changed = changed_rows_condition(relation) -%}
+    {%- set conditions = [where, changed] | select | list -%}
+    {%- if conditions -%}
+        {%- do return("(select * from " ~ relation ~ " as tested where " ~ conditions | join(" and ") ~ ") dbt_subquery") -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+{#- The rows of an incremental model this build recomputed, as a condition on `tested`; '' for
+    every other relation. -#}
+{% macro changed_rows_condition(relation) -%}
+    {%- set by_session = ['int_prices__daily_returns', 'int_market_model__rolling'] -%}
+    {%- set by_event = ['int_event_study__abnormal_returns', 'fct_event_impact', 'fct_abnormal_return_daily'] -%}
+    {%- set name = relation.identifier -%}
+    {%- if name in by_session -%}
+        {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
+        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
+            ~ " where changes.security_id = tested.security_id"
+            ~ " and tested.session_index >= changes.recompute_from_index - " ~ model_lag ~ ")") -%}
+    {%- elif name in by_event -%}
+        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_events__changes') ~ " as changes"
+            ~ " where changes.event_id = tested.event_id and changes.security_id = tested.security_id)") -%}
+    {%- endif -%}
+    {%- do return('') -%}
+{%- endmacro %}
