@@ -4,7 +4,7 @@
     keeps were tested by the build that wrote them. -#}
 {% macro duckdb__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set changed = changed_rows_condition(relation) -%}
+    {%- set changed = newsimpact.changed_rows_condition(relation) -%}
     {%- set conditions = [where, changed] | select | list -%}
     {%- if conditions -%}
         {%- do return("(select * from " ~ relation ~ " as tested where " ~ conditions | join(" and ") ~ ") dbt_subquery") -%}
