@@ -51,8 +51,13 @@ def _dbt_decision(settings: Settings) -> str:
 def _changes(settings: Settings) -> tuple[set[tuple], set[tuple]]:
     """(security_id, change_kind) of int_prices__changes, (event_id, security_id, change_kind) of
     int_events__changes, as the last build left them in the work file."""
-    prices = query(settings.work_path, "select security_id, change_kind from intermediate.int_prices__changes")
-    events = query(settings.work_path, "select event_id, security_id, change_kind from intermediate.int_events__changes")
+    prices = query(
+        settings.work_path, "select security_id, change_kind from intermediate.int_prices__changes"
+    )
+    events = query(
+        settings.work_path,
+        "select event_id, security_id, change_kind from intermediate.int_events__changes",
+    )
     return set(prices), set(events)
 
 
@@ -90,7 +95,8 @@ def test_nights_of_runs_build_incrementally_what_changed(tmp_path: Path):
     # night 1: a first build without the held back bars and documents
     for ticker in CUT_TICKERS:
         header, *bars = _read_prices(prices / f"{ticker}.csv")
-        _write_prices(prices / f"{ticker}.csv", [header, *(bar for bar in bars if bar[1] <= CUT_AFTER)])
+        kept = [bar for bar in bars if bar[1] <= CUT_AFTER]
+        _write_prices(prices / f"{ticker}.csv", [header, *kept])
     for name in HELD_DOCUMENTS:
         (news / name).unlink()
     settings = _run(config)
@@ -139,8 +145,11 @@ def test_nights_of_runs_build_incrementally_what_changed(tmp_path: Path):
                  extra=f"[event_study]\nevent_windows = {json.dumps(windows)}\n")
     _run(config)
     assert _dbt_decision(settings) == "dbt: full refresh (the config, calendar or models changed)"
-    assert query(settings.warehouse_path, "select distinct window_start, window_end from marts.fct_event_impact "
-                 "order by all") == sorted(windows)
+    measured_windows = query(
+        settings.warehouse_path,
+        "select distinct window_start, window_end from marts.fct_event_impact order by all",
+    )
+    assert measured_windows == sorted(windows)
     rebuilt_marts = snapshot(settings.warehouse_path)
 
     # night 5: nothing new: an incremental build that recomputes nothing and changes no mart
