@@ -8,6 +8,11 @@ Everything is column-wise (polars, numpy, scipy); the only Python loop is one pe
 cross-correlation matrix of Kolari & Pynnönen. Rows are sorted before every floating-point
 aggregate, so two runs give bit-identical results whatever order the inputs arrive in.
 
+The dbt models run the same code on inputs that do not fit in memory: `int_event_study__scar` calls
+`standardised_cars` per batch of events, `int_theme_significance__tests` calls
+`event_study_tests_in_duckdb`, which leaves the per-return work to DuckDB and gives `group_tests`
+per-CAR and per-group summaries (Kolari & Pynnönen's r from a bounded sample of a large group's CARs).
+
 Inputs:
 
 * ``abnormal_returns``: ``int_event_study__abnormal_returns``, one row per (event, security,
@@ -184,51 +189,14 @@ def event_study_tests(
     group_car_key = list(dict.fromkeys([*group_by, *CAR_KEY]))  # group_by holds the window too
     observations = observations.sort(group_car_key)
     per_car = standardised_cars(observations, abnormal_returns)
-    rows = (
-        observations.select([*group_car_key, "car"])
-        .join(per_car, on=CAR_KEY, how="left")
-        .sort(group_car_key)
-    )
-
-    scar = pl.col("scar").drop_nulls()
-    moments = rows.group_by(group_by, maintain_order=True).agg(
-        n_events=pl.len().cast(pl.Int64),
-        caar=pl.col("car").mean(),
-        sd_car=pl.col("car").std(ddof=1),
-        n_scar=scar.len(),
-        sum_scar=scar.sum(),
-        sd_scar=scar.std(ddof=1),
-        patell_variance=((pl.col("n") - 2) / (pl.col("n") - 4))
-        .filter(pl.col("scar").is_not_null())
-        .sum(),
-        min_n=pl.col("n").min(),
-        positive_cars=(pl.col("car") > 0).sum(),
-        positive_share=pl.col("positive_share").mean(),
-    )
+    rows = observations.select([*group_car_key, "car"]).join(per_car, on=CAR_KEY, how="left")
 
     ranks = (
         rows.select(group_car_key)
         .join(_standardised_ranks(observations, abnormal_returns), on=CAR_KEY)
         .sort([*group_by, "rel_day", *CAR_KEY])
     )
-    in_window = pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end"))
-    rank_stats = (
-        ranks.group_by([*group_by, "rel_day"], maintain_order=True)
-        .agg(u=pl.col("u").mean())
-        .sort([*group_by, "rel_day"])
-        .group_by(group_by, maintain_order=True)
-        .agg(
-            s_u=((pl.col("u") - 0.5) ** 2).mean().sqrt(),
-            window_rank_sum=(pl.col("u") - 0.5).filter(in_window).sum(),
-        )
-        .with_columns(
-            corrado_t=_finite(
-                pl.col("window_rank_sum")
-                / ((pl.col("window_end") - pl.col("window_start") + 1).sqrt() * pl.col("s_u"))
-            )
-        )
-        .select([*group_by, "corrado_t"])
-    )
+    mean_ranks = ranks.group_by([*group_by, "rel_day"], maintain_order=True).agg(u=pl.col("u").mean())
 
     estimation = abnormal_returns.filter(pl.col("is_estimation_day")).select(
         *PAIR_KEY, "session_index", "abnormal_return", day0=pl.col("session_index") - pl.col("rel_day")
@@ -246,6 +214,48 @@ def event_study_tests(
         correlation_rows.append({**group, "mean_r": mean_cross_correlation(members, days)})
     correlations = pl.DataFrame(
         correlation_rows, schema={**{c: observations.schema[c] for c in group_by}, "mean_r": pl.Float64}
+    )
+    return group_tests(rows, mean_ranks, correlations, group_by)
+
+
+def group_tests(
+    rows: pl.DataFrame, mean_ranks: pl.DataFrame, correlations: pl.DataFrame, group_by: Sequence[str]
+) -> pl.DataFrame:
+    """The tests of `event_study_tests` from per-CAR and per-group summaries: `rows` one row per
+    (group, CAR) with car and the `standardised_cars` columns, `mean_ranks` the group's mean U_t per
+    relative day (column u), `correlations` the group's r of Kolari & Pynnoenen (column mean_r)."""
+    group_by = list(group_by)
+    rows = rows.sort(list(dict.fromkeys([*group_by, *CAR_KEY])))
+    scar = pl.col("scar").drop_nulls()
+    moments = rows.group_by(group_by, maintain_order=True).agg(
+        n_events=pl.len().cast(pl.Int64),
+        caar=pl.col("car").mean(),
+        sd_car=pl.col("car").std(ddof=1),
+        n_scar=scar.len(),
+        sum_scar=scar.sum(),
+        sd_scar=scar.std(ddof=1),
+        patell_variance=((pl.col("n") - 2) / (pl.col("n") - 4))
+        .filter(pl.col("scar").is_not_null())
+        .sum(),
+        min_n=pl.col("n").min(),
+        positive_cars=(pl.col("car") > 0).sum(),
+        positive_share=pl.col("positive_share").mean(),
+    )
+    in_window = pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end"))
+    rank_stats = (
+        mean_ranks.sort([*group_by, "rel_day"])
+        .group_by(group_by, maintain_order=True)
+        .agg(
+            s_u=((pl.col("u") - 0.5) ** 2).mean().sqrt(),
+            window_rank_sum=(pl.col("u") - 0.5).filter(in_window).sum(),
+        )
+        .with_columns(
+            corrado_t=_finite(
+                pl.col("window_rank_sum")
+                / ((pl.col("window_end") - pl.col("window_start") + 1).sqrt() * pl.col("s_u"))
+            )
+        )
+        .select([*group_by, "corrado_t"])
     )
 
     two_plus = pl.col("n_events") >= 2
@@ -287,3 +297,94 @@ def event_study_tests(
             "kp_t", "p_kp", "corrado_t", "p_corrado", "sign_z", "p_sign",
         )
     )
+
+
+# U_t sums in fixed point (units of 2^-52): integer sums are exact in any order, so DuckDB's
+# parallel aggregate gives the same mean rank on every run.
+_U_SCALE = 2**52
+
+
+def event_study_tests_in_duckdb(
+    con,
+    observations: str,
+    standardised: str,
+    abnormal_returns: str,
+    group_by: Sequence[str],
+    correlation_sample_size: int,
+) -> pl.DataFrame:
+    """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
+    subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of
+    its CARs (int_event_study__scar), `abnormal_returns` int_event_study__abnormal_returns.
+
+    Only per-CAR and per-group rows reach Python. DuckDB ranks each CAR's abnormal returns and sums
+    U_t per group and relative day; r of Kolari & Pynnoenen is the mean over the pairs of at most
+    `correlation_sample_size` CARs per group, those with the smallest hash(event_id, security_id): all
+    of them in a smaller group (then every figure equals `event_study_tests`' within 1e-15),
+    otherwise a fixed pseudo-random sample, whose mean over its pairs is an unbiased estimate of the
+    mean over all pairs, at O(sample^2) instead of O(N^2) memory and time."""
+    group_by = list(group_by)
+    groups = ", ".join(f"o.{c}" for c in group_by)
+    rows = con.sql(f"""
+        select {groups}, o.event_id, o.security_id, o.car, s.n, s.positive_share, s.scar
+        from {observations} as o
+        left join {standardised} as s using (event_id, security_id, window_start, window_end)
+    """).pl()
+    mean_ranks = con.sql(f"""
+        with cars as (select distinct event_id, security_id, window_start, window_end from {observations}),
+        ranked as (
+            select c.event_id, c.security_id, c.window_start, c.window_end, a.rel_day,
+                -- polars' average rank: the first position of the ties plus half their extra count
+                (rank() over (partition by c.event_id, c.security_id, c.window_start, c.window_end
+                              order by a.abnormal_return)
+                 + (count(*) over (partition by c.event_id, c.security_id, c.window_start, c.window_end,
+                                   a.abnormal_return) - 1) / 2)
+                / (count(*) over (partition by c.event_id, c.security_id, c.window_start, c.window_end) + 1)
+                    as u
+            from cars as c
+            inner join {abnormal_returns} as a using (event_id, security_id)
+            where a.is_estimation_day or a.rel_day between c.window_start and c.window_end
+        )
+        select {groups}, r.rel_day,
+            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as double) / {_U_SCALE} / count(*) as u
+        from {observations} as o
+        inner join ranked as r using (event_id, security_id, window_start, window_end)
+        group by all
+    """).pl()
+
+    con.execute(f"""
+        create or replace temp table kp_members as
+        select dense_rank() over (order by {", ".join(group_by)}) as group_index, *
+        from (
+            select distinct {groups}, o.event_id, o.security_id
+            from {observations} as o
+            inner join {standardised} as s using (event_id, security_id, window_start, window_end)
+            where s.scar is not null  -- the CARs of the BMP statistic that KP adjusts
+        )
+        qualify row_number() over (
+            partition by {", ".join(group_by)} order by hash(event_id, security_id), event_id, security_id
+        ) <= {int(correlation_sample_size)}
+    """)
+    # One group's returns at a time; ordered by group, each read skips the others' row groups.
+    con.execute(f"""
+        create or replace temp table kp_returns as
+        select m.group_index, m.event_id, m.security_id, a.session_index - a.rel_day as day0,
+            a.session_index, a.abnormal_return
+        from kp_members as m
+        inner join {abnormal_returns} as a using (event_id, security_id)
+        where a.is_estimation_day
+        order by m.group_index
+    """)
+    group_keys = con.sql(f"select distinct group_index, {', '.join(group_by)} from kp_members").pl()
+    correlation_rows = []
+    for group in group_keys.sort("group_index").iter_rows(named=True):
+        members = con.sql(
+            "select * exclude (group_index) from kp_returns where group_index = ?",
+            params=[group.pop("group_index")],
+        ).pl()
+        days = group["window_end"] - group["window_start"] + 1
+        correlation_rows.append({**group, "mean_r": mean_cross_correlation(members, days)})
+    con.execute("drop table kp_returns; drop table kp_members")
+    correlations = pl.DataFrame(
+        correlation_rows, schema={**{c: rows.schema[c] for c in group_by}, "mean_r": pl.Float64}
+    )
+    return group_tests(rows, mean_ranks, correlations, group_by)

@@ -24,7 +24,12 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from newsimpact.event_study_tests import MIN_COMMON_SESSIONS, event_study_tests
+from newsimpact.event_study_tests import (
+    MIN_COMMON_SESSIONS,
+    event_study_tests,
+    event_study_tests_in_duckdb,
+    standardised_cars,
+)
 
 try:  # tests/ as a package, or as a plain folder on sys.path (pytest's default rootdir import)
     from tests import event_study_reference as ref
@@ -282,9 +287,9 @@ def test_theme_significance_matches_the_reference(sample_study):
 ESTIMATION_DAYS = 100  # relative days -110..-11
 
 
-def synthetic_study(
+def synthetic_inputs(
     seed: int, draws: int, events: int, window: tuple[int, int], effect: float, same_day_correlation: float = 0.0
-):
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`draws` independent samples of `events` events each: R = 0.0005 + 1.1 Rm + e, e ~ N(0, 0.02),
     plus `effect` spread evenly over the event window; OLS per event as the pipeline does. With
     `same_day_correlation` > 0 every event of a draw is on the same session and their e are that
@@ -323,7 +328,26 @@ def synthetic_study(
         "benchmark_return": rm.ravel(),
         "abnormal_return": ar.ravel(),
     })
-    return event_study_tests(observations, abnormal_returns, ["draw", "window_start", "window_end"])
+    return observations, abnormal_returns
+
+
+SYNTHETIC_GROUP_BY = ["draw", "window_start", "window_end"]
+
+
+def synthetic_study(*args, **kwargs) -> pl.DataFrame:
+    return event_study_tests(*synthetic_inputs(*args, **kwargs), SYNTHETIC_GROUP_BY)
+
+
+def synthetic_study_in_duckdb(*args, correlation_sample_size: int, **kwargs) -> pl.DataFrame:
+    """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path."""
+    observations, abnormal_returns = synthetic_inputs(*args, **kwargs)
+    with duckdb.connect() as con:
+        con.register("observations", observations.to_arrow())
+        con.register("standardised", standardised_cars(observations, abnormal_returns).to_arrow())
+        con.register("abnormal_returns", abnormal_returns.to_arrow())
+        return event_study_tests_in_duckdb(
+            con, "observations", "standardised", "abnormal_returns", SYNTHETIC_GROUP_BY, correlation_sample_size
+        )
 
 
 @pytest.mark.parametrize("window", [(0, 0), (-1, 1)])
@@ -350,8 +374,6 @@ def test_scar_uses_the_forecast_error_variance():
     """One CAR by hand: n = 6, L = 2, mean Rm = 0.025, Sxx = 0.00175, sum over the window of
     (Rm_k - mean Rm) = 0.08 - 0.05 = 0.03, so Var(CAR) = 0.02^2 (2 + 4 / 6 + 0.0009 / 0.00175); 3 of
     the 6 estimation ARs are positive."""
-    from newsimpact.event_study_tests import standardised_cars
-
     rm_est = np.array([0.0, 0.01, 0.02, 0.03, 0.04, 0.05])
     ar_est = np.array([0.01, -0.01, -0.01, 0.01, 0.01, -0.01])
     cars = pl.DataFrame({"event_id": ["e"], "security_id": ["s"], "window_start": [0], "window_end": [1],
@@ -375,5 +397,32 @@ def test_kolari_pynnonen_corrects_bmp_for_events_on_the_same_session():
     result = synthetic_study(seed=5, draws=300, events=30, window=(0, 0), effect=0.0, same_day_correlation=0.2)
     rates = {p: float((result[p] < 0.05).mean()) for p in ("p_bmp", "p_kp")}
     print(f"clustered events, rejection rates at 5 %: {rates}")
+    assert rates["p_bmp"] > 0.2, rates
+    assert 0.02 <= rates["p_kp"] <= 0.09, rates
+
+
+def test_the_bounded_memory_path_equals_the_in_memory_one():
+    """Below the sample size every figure of the dbt model's path equals event_study_tests' (only the
+    Corrado mean ranks are summed differently: in fixed point, within 1e-15)."""
+    study = dict(seed=3, draws=20, events=40, window=(-1, 1), effect=0.01, same_day_correlation=0.2)
+    expected = synthetic_study(**study).sort(SYNTHETIC_GROUP_BY)
+    actual = synthetic_study_in_duckdb(**study, correlation_sample_size=40).sort(SYNTHETIC_GROUP_BY)
+    assert actual.columns == expected.columns and actual.height == 20
+    for column in STATISTICS:
+        difference = (actual[column] - expected[column]).abs().max()
+        assert difference <= 1e-12, (column, difference)
+
+
+def test_a_sampled_correlation_still_corrects_bmp_for_clustered_events():
+    """The KP r from 10 of each group's 30 clustered CARs (45 of the 435 pairs) is still about 0.2, so
+    KP still brings BMP's over-rejection back near 5 %; the other figures do not sample."""
+    study = dict(seed=5, draws=300, events=30, window=(0, 0), effect=0.0, same_day_correlation=0.2)
+    full = synthetic_study(**study).sort(SYNTHETIC_GROUP_BY)
+    sampled = synthetic_study_in_duckdb(**study, correlation_sample_size=10).sort(SYNTHETIC_GROUP_BY)
+    for column in (c for c in STATISTICS if c not in ("kp_t", "p_kp")):
+        assert (sampled[column] - full[column]).abs().max() <= 1e-12, column
+    assert (sampled["kp_t"] != full["kp_t"]).any()  # the sample did kick in
+    rates = {p: float((sampled[p] < 0.05).mean()) for p in ("p_bmp", "p_kp")}
+    print(f"clustered events, KP r from 10 of 30 CARs, rejection rates at 5 %: {rates}")
     assert rates["p_bmp"] > 0.2, rates
     assert 0.02 <= rates["p_kp"] <= 0.09, rates
