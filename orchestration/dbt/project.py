@@ -76,7 +76,7 @@ def write_dbt_profile(settings: Settings) -> Path:
     """A dbt profile pointing at this config's private work file; returns its folder.
 
     `threads` is dbt's: independent models (and tests) run side by side on cursors of dbt's one
-    DuckDB connection, which its memory limit bounds as a whole; `settings` are DuckDB's, the
+    DuckDB connection, which its memory limit bounds as a whole; `config_options` are DuckDB's, the
     `[duckdb]` section every other connection of the run gets too."""
     settings.dbt_profiles_dir.mkdir(parents=True, exist_ok=True)
     duckdb_settings = "".join(
@@ -91,7 +91,9 @@ def write_dbt_profile(settings: Settings) -> Path:
         "      type: duckdb\n"
         f"      path: {json.dumps(str(settings.work_path))}\n"
         f"      threads: {DBT_THREADS}\n"
-        "      settings:\n"
+        # set once when dbt opens the file: as per-cursor `settings`, a second cursor's
+        # SET temp_directory fails once DuckDB has spilled there
+        "      config_options:\n"
         f"{duckdb_settings}",
         encoding="utf-8",
     )

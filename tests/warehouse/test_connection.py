@@ -50,6 +50,6 @@ def test_the_dbt_profile_carries_the_duckdb_section(tmp_path: Path):
 
     work = profile["newsimpact"]["outputs"]["work"]
     assert work["path"] == str(settings.work_path)
-    assert work["settings"] == {
+    assert work["config_options"] == {
         "memory_limit": "300MB", "threads": 1, "temp_directory": str(tmp_path / "run" / "spill"),
     }
