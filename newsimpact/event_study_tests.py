@@ -334,15 +334,17 @@ def event_study_tests_in_duckdb(
         ranked as (
             select c.event_id, c.security_id, c.window_start, c.window_end, a.rel_day,
                 -- polars' average rank: the first position of the ties plus half their extra count
-                (rank() over (partition by c.event_id, c.security_id, c.window_start, c.window_end
-                              order by a.abnormal_return)
-                 + (count(*) over (partition by c.event_id, c.security_id, c.window_start, c.window_end,
-                                   a.abnormal_return) - 1) / 2)
+                -- (the ties are the frame's peers: one sort of each CAR's returns serves all three)
+                (rank() over by_return + (count(*) over (by_return range current row) - 1) / 2)
                 / (count(*) over (partition by c.event_id, c.security_id, c.window_start, c.window_end) + 1)
                     as u
             from cars as c
             inner join {abnormal_returns} as a using (event_id, security_id)
             where a.is_estimation_day or a.rel_day between c.window_start and c.window_end
+            window by_return as (
+                partition by c.event_id, c.security_id, c.window_start, c.window_end
+                order by a.abnormal_return
+            )
         )
         select {groups}, r.rel_day,
             cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as double) / {_U_SCALE} / count(*) as u
