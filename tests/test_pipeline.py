@@ -475,7 +475,9 @@ def test_a_work_file_let_go_within_the_wait_does_not_fail_the_step(tmp_path: Pat
     )
     assert holder.stdout.readline().strip() == "open"
 
-    connection = _connect_waiting(work, read_only=False, serving=tmp_path / "serving.duckdb")
+    connection = _connect_waiting(
+        work, read_only=False, serving=tmp_path / "serving.duckdb", duckdb_settings={}
+    )
 
     connection.close()
     holder.wait(timeout=30)
