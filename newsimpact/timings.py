@@ -84,18 +84,26 @@ def _slowest_models(settings: Settings, since: float | None) -> tuple[StepTime, 
     results_path = settings.state_dir / "dbt" / "target" / "run_results.json"
     if since is None or not results_path.is_file() or results_path.stat().st_mtime < since:
         return ()
+    models, _ = dbt_model_times(results_path)
+    return tuple(StepTime(model.step, round(model.seconds, 3)) for model in models[:SLOWEST_MODELS])
+
+
+def dbt_model_times(results_path: Path) -> tuple[list[StepTime], float | None]:
+    """Every model of a dbt run_results.json, slowest first, and the run's whole elapsed time;
+    nothing for a missing or half-written file (a killed dbt)."""
     try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
-    except (ValueError, KeyError):  # a half-written file of a killed dbt
-        return ()
+        data = json.loads(results_path.read_text(encoding="utf-8"))
+        results = data["results"]
+    except (OSError, ValueError, KeyError):
+        return [], None
     models = [
         # model.<project>.<name>
-        StepTime(result["unique_id"].rsplit(".", 1)[-1], float(result["execution_time"]))
+        StepTime(result["unique_id"].rsplit(".", 1)[-1], float(result["execution_time"] or 0.0))
         for result in results
         if result.get("unique_id", "").startswith("model.")
     ]
     models.sort(key=lambda model: (-model.seconds, model.step))
-    return tuple(StepTime(model.step, round(model.seconds, 3)) for model in models[:SLOWEST_MODELS])
+    return models, data.get("elapsed_time")
 
 
 def write_last_run(path: Path, run_id: str, status: str, timings: RunTimings) -> Path:

@@ -7,7 +7,6 @@ the parent's own RSS alone would understate the memory a machine needs.
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,9 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newsimpact.timings import dbt_model_times
+
 POLL_SECONDS = 0.05
-# The CLI's progress line of a step: "  dbt build + tests      ok        20.3 s"
-PROGRESS_LINE = re.compile(r"^  (\S.*?)\s{2,}(\w+)\s+([0-9.]+) s$")
+TOP_MODELS = 8  # the slowest dbt models the report lists
 
 
 @dataclass
@@ -28,8 +28,7 @@ class RunMeasure:
     peak_rss_bytes: int
     exit_code: int
     rows_in: int  # price rows + documents the run was given as new input
-    steps: list[dict] = field(default_factory=list)  # last_run.json's steps, when present
-    steps_source: str = ""  # "last_run.json", or "progress" (the CLI's own step lines)
+    steps: list[dict] = field(default_factory=list)  # last_run.json's steps
     dbt_seconds: float | None = None  # run_results.json's elapsed_time (the whole dbt build)
     total_seconds: float | None = None  # last_run.json's own total
     top_models: list[tuple[str, float]] = field(default_factory=list)  # dbt run_results.json
@@ -121,11 +120,8 @@ def run_cli(
         data = json.loads(last_run.read_text())
         measure.steps = list(data.get("steps", []))
         measure.total_seconds = data.get("total_seconds")
-        measure.steps_source = "last_run.json"
-    else:
-        measure.steps = progress_steps(output)
-        measure.steps_source = "progress" if measure.steps else ""
-    measure.top_models, measure.dbt_seconds = dbt_model_timings(state_dir)
+    models, measure.dbt_seconds = dbt_model_times(state_dir / "dbt" / "target" / "run_results.json")
+    measure.top_models = [(model.step, model.seconds) for model in models[:TOP_MODELS]]
     return measure
 
 
@@ -138,27 +134,3 @@ def _stop_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def progress_steps(output: str) -> list[dict]:
-    """Step timings from the CLI's progress lines, while last_run.json is not written."""
-    return [
-        {"step": match[1], "seconds": float(match[3])}
-        for line in output.splitlines()
-        if (match := PROGRESS_LINE.match(line))
-    ]
-
-
-def dbt_model_timings(state_dir: Path, top: int = 8) -> tuple[list[tuple[str, float]], float | None]:
-    """The slowest dbt models of the last build (run_results.json) and dbt's whole elapsed time."""
-    path = state_dir / "dbt" / "target" / "run_results.json"
-    if not path.exists():
-        return [], None
-    data = json.loads(path.read_text())
-    results = data.get("results", [])
-    timings = [
-        (r["unique_id"].split(".", 2)[-1], float(r.get("execution_time") or 0.0))
-        for r in results
-        if r.get("unique_id", "").startswith("model.")
-    ]
-    return sorted(timings, key=lambda item: -item[1])[:top], data.get("elapsed_time")

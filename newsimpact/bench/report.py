@@ -108,12 +108,8 @@ def render(result) -> str:
                 seconds = [st["seconds"] for st in run.steps if st["step"] == name]
                 cells.append(f"{sum(seconds):.1f}" if seconds else "–")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        sources = {run.steps_source for run in result.runs if run.steps}
-        if "progress" in sources:
-            lines += ["", "Step seconds from the CLI's progress lines: these runs wrote no "
-                      "`last_run.json`."]
     else:
-        lines.append("No step timings: no `last_run.json` and no progress lines.")
+        lines.append("No step timings: the runs wrote no `last_run.json`.")
     lines += ["", "dbt's own elapsed time (`run_results.json`): " + ", ".join(
         f"{run.label} {_fmt(run.dbt_seconds, '.1f')} s" for run in result.runs) + "."]
     for run in [result.runs[0], *result.runs[1:][-1:]]:
