@@ -6,14 +6,17 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
 from newsimpact.config import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STALE = 0, 1, 2, 3
+DEFINITIONS_MODULE = "orchestration.definitions"
 _COMMANDS = {
     "run": "pull the latest day of every pulled source, then ingest, build and check everything "
     "in the work file, then publish the serving file",
@@ -188,9 +191,9 @@ def _report(settings: Settings, output: Path | None) -> int:
 
 
 def _dagster(settings: Settings, command: str, port: int) -> int:
-    """`serve`: the daemon (schedules) and the webserver as two quiet children; `dev`: dagster dev."""
+    """`serve`: one code server, the daemon (schedules) and the webserver as quiet children;
+    `dev`: dagster dev."""
     from newsimpact.runs import RunInProgressError, fail_stale_runs, instance_for, run_lock
-    from orchestration.dbt.assets import FULL_REFRESH_TAG
     from orchestration.dbt.project import prepare_dbt_project
 
     if command == "serve":  # `dagster dev` prepares the dbt project itself (prepare_if_dev)
@@ -207,28 +210,69 @@ def _dagster(settings: Settings, command: str, port: int) -> int:
         "NEWSIMPACT_CONFIG": str(settings.config_path),
     }
     binaries = Path(sys.executable).parent
-    code = ["-m", "orchestration.definitions"]
     address = ["-h", "127.0.0.1", "-p", str(port)]
     if command == "dev":
-        return subprocess.call([str(binaries / "dagster"), "dev", *code, *address], env=environment)
-    children = [
-        subprocess.Popen([str(binaries / "dagster-daemon"), "run", *code, "--log-level", "warning"],
-                         env=environment),
-        subprocess.Popen([str(binaries / "dagster-webserver"), *code, *address,
-                          "--log-level", "warning"], env=environment),
-    ]
-    print(f"newsimpact serve: UI on http://127.0.0.1:{port}, nightly schedule "
-          f"'{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops both.",
-          flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: stop both children
+        return subprocess.call([str(binaries / "dagster"), "dev", "-m", DEFINITIONS_MODULE,
+                                *address], env=environment)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: stop every child
+    children: list[subprocess.Popen] = []
     try:
-        return max(child.wait() for child in children)
+        # One code server for the daemon and the UI: left to itself the daemon starts a fresh
+        # one every minute (its workspace reload), importing the whole project each time.
+        code_port = _free_local_port()
+        children.append(subprocess.Popen(
+            [str(binaries / "dagster"), "api", "grpc", "-m", DEFINITIONS_MODULE,
+             "-h", "127.0.0.1", "-p", str(code_port), "--location-name", DEFINITIONS_MODULE,
+             "--log-level", "warning"], env=environment))
+        _wait_until_listening(code_port, children[0])
+        workspace = settings.state_dir / "workspace.yaml"
+        workspace.write_text(json.dumps({"load_from": [{"grpc_server": {
+            "host": "127.0.0.1", "port": code_port, "location_name": DEFINITIONS_MODULE}}]}),
+            encoding="utf-8")  # JSON is YAML
+        children.append(subprocess.Popen(
+            [str(binaries / "dagster-daemon"), "run", "-w", str(workspace),
+             "--log-level", "warning"], env=environment))
+        children.append(subprocess.Popen(
+            [str(binaries / "dagster-webserver"), "-w", str(workspace), *address,
+             "--log-level", "warning"], env=environment))
+        print(f"newsimpact serve: UI on http://127.0.0.1:{port}, nightly schedule "
+              f"'{settings.schedule.cron}' ({settings.schedule.timezone}); Ctrl-C stops both.",
+              flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        print("newsimpact serve: a child process stopped; stopping the others.", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=60)
         return EXIT_OK
+    finally:  # the daemon and the UI first, then the code server they use
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _free_local_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 300) -> None:
+    """The code server binds its port only once it has loaded the definitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"newsimpact serve: the code server exited with {server.returncode} "
+                             f"while loading {DEFINITIONS_MODULE}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"newsimpact serve: the code server did not listen within {timeout:.0f} s")
 
 
 def _interrupt(_signal: int, _frame: object) -> None:
