@@ -155,13 +155,22 @@ def mean_cross_correlation(estimation_returns: pl.DataFrame, window_days: int) -
     factor the share of the L event-window sessions both windows cover (s = day 0): 1 for events on the
     same session (KP's case), 0 for windows that do not overlap, whose CARs share no session.
     Columns event_id, security_id, day0, session_index, abnormal_return; None for fewer than 2 CARs."""
-    wide = estimation_returns.pivot(
-        on="session_index", index=[*PAIR_KEY, "day0"], values="abnormal_return", sort_columns=True
-    ).sort(PAIR_KEY)
-    if wide.height < 2:
+    correlations = estimation_correlations(estimation_returns)
+    return None if correlations is None else mean_over_pairs(*correlations, window_days)
+
+
+def estimation_correlations(estimation_returns: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """rho_ij of `mean_cross_correlation` and each CAR's day-0 session: the part that does not depend
+    on the window, so the windows of one set of CARs share it."""
+    cars = estimation_returns.select(*PAIR_KEY, "day0").unique(PAIR_KEY).sort(PAIR_KEY)
+    if cars.height < 2:
         return None
-    x = wide.drop([*PAIR_KEY, "day0"]).to_numpy().astype(float)
-    day0 = wide["day0"].to_numpy().astype(float)
+    returns = estimation_returns.join(cars.select(PAIR_KEY).with_row_index("row"), on=PAIR_KEY)
+    # one row per CAR, one column per session any of them has (in session order), NaN where absent
+    sessions, column = np.unique(returns["session_index"].to_numpy(), return_inverse=True)
+    x = np.full((cars.height, sessions.size), np.nan)
+    x[returns["row"].to_numpy(), column] = returns["abnormal_return"].to_numpy().astype(float)
+    day0 = cars["day0"].to_numpy().astype(float)
     present = (~np.isnan(x)).astype(float)
     x = np.nan_to_num(x)
     common = present @ present.T
@@ -172,9 +181,12 @@ def mean_cross_correlation(estimation_returns: pl.DataFrame, window_days: int) -
         cov = sum_xy - sum_x * sum_x.T / common
         var_i = sum_xx - sum_x**2 / common
         rho = cov / np.sqrt(var_i * var_i.T)
-    rho = np.where((common >= MIN_COMMON_SESSIONS) & np.isfinite(rho), rho, 0.0)
+    return np.where((common >= MIN_COMMON_SESSIONS) & np.isfinite(rho), rho, 0.0), day0
+
+
+def mean_over_pairs(rho: np.ndarray, day0: np.ndarray, window_days: int) -> float:
     shared_window = np.clip(window_days - np.abs(day0[:, None] - day0[None, :]), 0, None) / window_days
-    upper = np.triu_indices(x.shape[0], k=1)
+    upper = np.triu_indices(rho.shape[0], k=1)
     return float((rho * shared_window)[upper].mean())
 
 
@@ -329,29 +341,7 @@ def event_study_tests_in_duckdb(
         from {observations} as o
         left join {standardised} as s using (event_id, security_id, window_start, window_end)
     """).pl()
-    mean_ranks = con.sql(f"""
-        with cars as (select distinct event_id, security_id, window_start, window_end from {observations}),
-        ranked as (
-            select c.event_id, c.security_id, c.window_start, c.window_end, a.rel_day,
-                -- polars' average rank: the first position of the ties plus half their extra count
-                -- (the ties are the frame's peers: one sort of each CAR's returns serves all three)
-                (rank() over by_return + (count(*) over (by_return range current row) - 1) / 2)
-                / (count(*) over (partition by c.event_id, c.security_id, c.window_start, c.window_end) + 1)
-                    as u
-            from cars as c
-            inner join {abnormal_returns} as a using (event_id, security_id)
-            where a.is_estimation_day or a.rel_day between c.window_start and c.window_end
-            window by_return as (
-                partition by c.event_id, c.security_id, c.window_start, c.window_end
-                order by a.abnormal_return
-            )
-        )
-        select {groups}, r.rel_day,
-            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as double) / {_U_SCALE} / count(*) as u
-        from {observations} as o
-        inner join ranked as r using (event_id, security_id, window_start, window_end)
-        group by all
-    """).pl()
+    mean_ranks = con.sql(_mean_ranks_query(con, observations, abnormal_returns, groups)).pl()
 
     con.execute(f"""
         create or replace temp table kp_members as
@@ -376,17 +366,67 @@ def event_study_tests_in_duckdb(
         where a.is_estimation_day
         order by m.group_index
     """)
-    group_keys = con.sql(f"select distinct group_index, {', '.join(group_by)} from kp_members").pl()
+    group_keys = con.sql(f"""
+        select group_index, {", ".join(group_by)}, hash(list(event_id || ' ' || security_id order by all)) as member_set
+        from kp_members group by all
+    """).pl()
     correlation_rows = []
+    by_member_set = {}  # the windows of one theme mostly sample the same CARs: one rho matrix serves them
     for group in group_keys.sort("group_index").iter_rows(named=True):
+        member_set = group.pop("member_set")
         members = con.sql(
             "select * exclude (group_index) from kp_returns where group_index = ?",
             params=[group.pop("group_index")],
         ).pl()
+        if member_set not in by_member_set:
+            by_member_set[member_set] = (members.select(PAIR_KEY).unique().sort(PAIR_KEY),
+                                         estimation_correlations(members))
+        pairs, correlations = by_member_set[member_set]
+        if not pairs.equals(members.select(PAIR_KEY).unique().sort(PAIR_KEY)):  # a hash collision
+            correlations = estimation_correlations(members)
         days = group["window_end"] - group["window_start"] + 1
-        correlation_rows.append({**group, "mean_r": mean_cross_correlation(members, days)})
+        mean_r = None if correlations is None else mean_over_pairs(*correlations, days)
+        correlation_rows.append({**group, "mean_r": mean_r})
     con.execute("drop table kp_returns; drop table kp_members")
     correlations = pl.DataFrame(
         correlation_rows, schema={**{c: rows.schema[c] for c in group_by}, "mean_r": pl.Float64}
     )
     return group_tests(rows, mean_ranks, correlations, group_by)
+
+
+def _mean_ranks_query(con, observations: str, abnormal_returns: str, groups: str) -> str:
+    """U_t per group and relative day, from one sort of each (event, security)'s abnormal returns.
+
+    A CAR ranks the returns of its estimation window and its own event window. Every window of a
+    pair shares the sort of all the pair's returns: within window w, a return's average rank is
+    le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below it and eq_w its ties in w,
+    both running counts over that one order (the same figure as rank() over w's returns alone)."""
+    windows = con.sql(f"select distinct window_start, window_end from {observations} order by all").fetchall()
+    if not windows:  # no CAR at all
+        return f"select {groups}, null::integer as rel_day, null::double as u from {observations} as o"
+    members = [f"a.is_estimation_day or a.rel_day between {start} and {end}" for start, end in windows]
+    ranks = ",\n".join(
+        f"(count(*) filter ({member}) over by_return"
+        f" - (count(*) filter ({member}) over (by_return range current row) - 1) / 2)"
+        f" / (count(*) filter ({member}) over (by_return rows between unbounded preceding"
+        f" and unbounded following) + 1) as u_{index}"
+        for index, member in enumerate(members)
+    )
+    per_window = "\nunion all\n".join(
+        f"select event_id, security_id, {start} as window_start, {end} as window_end, rel_day, u_{index} as u"
+        f" from ranked where is_estimation_day or rel_day between {start} and {end}"
+        for index, (start, end) in enumerate(windows)
+    )
+    return f"""
+        with ranked as (
+            select a.event_id, a.security_id, a.rel_day, a.is_estimation_day, {ranks}
+            from {abnormal_returns} as a
+            semi join (select distinct event_id, security_id from {observations}) using (event_id, security_id)
+            window by_return as (partition by a.event_id, a.security_id order by a.abnormal_return)
+        )
+        select {groups}, r.rel_day,
+            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as double) / {_U_SCALE} / count(*) as u
+        from {observations} as o
+        inner join ({per_window}) as r using (event_id, security_id, window_start, window_end)
+        group by all
+    """

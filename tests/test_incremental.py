@@ -115,6 +115,20 @@ def _change_kinds(work: Path) -> dict[str, set[str]]:
         }
 
 
+def _stored_tests(work: Path) -> set[tuple]:
+    """The theme tests with the row ids they are stored under: a recomputed test gets new ones."""
+    with duckdb.connect(str(work), read_only=True) as connection:
+        return set(connection.execute(
+            "select rowid, theme_code, window_start, window_end, event_filter "
+            "from intermediate.int_theme_significance__tests").fetchall())
+
+
+def _leftover_tables(work: Path) -> list[str]:
+    with duckdb.connect(str(work), read_only=True) as connection:
+        return [name for (name,) in connection.execute(
+            "select table_name from duckdb_tables() where table_name like '%dbt_tmp%'").fetchall()]
+
+
 @pytest.fixture(scope="module")
 def truncated_sites(sample_work_file: Path, tmp_path_factory: pytest.TempPathFactory):
     """Two copies of the sample work file without the bars after 2012-10-01 and the documents
@@ -147,7 +161,14 @@ def test_incremental_nights_equal_full_rebuilds(truncated_sites, sample_config: 
             with duckdb.connect(str(work)) as connection:
                 connection.execute(f"attach '{held}' as held (read_only)")
                 connection.execute(sql)
+        tests_before = _stored_tests(sites["incremental"])
         _dbt_build(sites["incremental"], folder / "profiles" / "incremental", dbt_vars)
         _dbt_build(sites["full"], folder / "profiles" / "full", dbt_vars, "--full-refresh")
         assert _change_kinds(sites["incremental"]) == expected_kinds, night
         assert _differences(sites["incremental"], sites["full"]) == {}, night
+        # theme tests are recomputed when their CARs changed: always with new events, never without
+        # any changed event (a changed history may leave every CAR as it was: a split's halving)
+        recomputed = _stored_tests(sites["incremental"]) != tests_before
+        if "new" in expected_kinds["events"] or not expected_kinds["events"]:
+            assert recomputed == bool(expected_kinds["events"]), night
+        assert _leftover_tables(sites["incremental"]) == [], night

@@ -84,3 +84,40 @@
         and changes.security_id = {{ alias }}.security_id
     {%- endif %}
 {%- endmacro %}
+
+{#- Pre-hook of a model incremental per group: delete the groups whose fingerprint in `inputs`
+    changed or that `inputs` no longer has. -#}
+{% macro delete_changed_tests(inputs, key_columns) -%}
+    delete from {{ this }} as target
+    where not exists (
+        select 1 from {{ inputs }} as inputs
+        where inputs.input_fingerprint = target.input_fingerprint
+        {%- for column in key_columns %}
+          and inputs.{{ column }} = target.{{ column }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+{#- Post-hook of an incremental Python model: dbt-duckdb writes a night's rows to a table named
+    <model>__dbt_tmp<timestamp> in the main schema and, taking it for a temporary table, never
+    drops it, so the work file would keep one per night. -#}
+{% macro drop_python_temp_tables() -%}
+    {{ return(adapter.dispatch('drop_python_temp_tables', 'newsimpact')()) }}
+{%- endmacro %}
+
+{% macro default__drop_python_temp_tables() -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__drop_python_temp_tables() -%}
+    {%- if execute -%}
+        {%- set leftovers = run_query(
+            "select schema_name, table_name from duckdb_tables() where database_name = '" ~ this.database
+            ~ "' and not temporary and starts_with(table_name, '" ~ this.identifier ~ "__dbt_tmp')") -%}
+        {%- for row in leftovers.rows %}
+    drop table if exists "{{ row[0] }}"."{{ row[1] }}";
+        {%- else %}
+    select 1
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
