@@ -14,7 +14,7 @@ import duckdb
 from newsimpact.config import Settings
 from newsimpact.progress import step_label
 from newsimpact.timings import RunTimings
-from orchestration.publish.assets import SERVING
+from orchestration.publish.assets import SERVING, UNCHANGED_BUILD
 from warehouse.connection import connect
 from warehouse.publish import read_build_info
 
@@ -83,6 +83,7 @@ class RunSummary:
     run_succeeded: bool
     failed_steps: list[str]
     published_build: str | None  # the build this run published, if it did
+    unchanged_build: str | None = None  # the served build, when no input changed since it
     this_run: list[RunCounts] = field(default_factory=list)
     pulled: list[PullCounts] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
@@ -109,6 +110,11 @@ class RunSummary:
             if (materialization := event.step_materialization_data.materialization).asset_key
             == SERVING
         ]
+        unchanged = [
+            str(event.asset_observation_data.asset_observation.metadata[UNCHANGED_BUILD].value)
+            for event in result.get_asset_observation_events()
+            if UNCHANGED_BUILD in event.asset_observation_data.asset_observation.metadata
+        ]
         summary = cls(
             command="run" if publishes else "check",
             warehouse_path=settings.warehouse_path,
@@ -123,6 +129,7 @@ class RunSummary:
                 if event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
             ),
             published_build=published[0] if published else None,
+            unchanged_build=unchanged[0] if unchanged else None,
             report=settings.report_path if settings.report_path.exists() else None,
             this_run=_run_counts(result),
             pulled=_pull_counts(settings, pulls),
@@ -138,7 +145,8 @@ class RunSummary:
                 for evaluation in result.get_asset_check_evaluations()
             ],
         )
-        if publishes and summary.succeeded and summary.published_build is None:
+        if (publishes and summary.succeeded and summary.published_build is None
+                and summary.unchanged_build is None):
             summary.failed_steps.append("publish: the run ended without publishing a build")
         if settings.warehouse_path.exists():  # what BI users see now: only ever replaced whole
             serving, duckdb_settings = settings.warehouse_path, settings.duckdb_settings
@@ -253,6 +261,8 @@ class RunSummary:
             if self.command == "run" and self.published_build:  # a step after publish failed
                 return f"FAILED after publishing build {self.published_build}"
             return "FAILED, nothing published" if self.command == "run" else "FAILED"
+        if self.command == "run" and self.unchanged_build:
+            return f"succeeded, no input changed: build {self.unchanged_build} stays published"
         if self.command == "run":
             return f"succeeded, published build {self.published_build}"
         return "succeeded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from newsimpact.cli import main
 from newsimpact.config import EventStudyConfig, Settings, load_settings
 from tests.conftest import SAMPLES, query, snapshot, write_config
 from warehouse.incremental import build_key, record_build_key, take_build_key
+from warehouse.publish import read_build_info
 
 CUT_TICKERS = ("AAPL", "MSFT")
 CUT_AFTER = "2012-10-01"
@@ -41,7 +43,8 @@ def _run(config: Path, *flags: str) -> Settings:
 
 
 def _dbt_decision(settings: Settings) -> str:
-    """The dbt asset's "dbt: incremental" / "dbt: full refresh (...)" line of the last run."""
+    """The dbt asset's "dbt: incremental" / "dbt: full refresh (...)" / "dbt: skipped (...)" line
+    of the last run."""
     run_id = json.loads((settings.state_dir / "last_run.json").read_text())["run_id"]
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         messages = [entry.user_message for entry in instance.all_logs(run_id)]
@@ -152,10 +155,20 @@ def test_nights_of_runs_build_incrementally_what_changed(tmp_path: Path):
     assert measured_windows == sorted(windows)
     rebuilt_marts = snapshot(settings.warehouse_path)
 
-    # night 5: nothing new: an incremental build that recomputes nothing and changes no mart
+    # night 5: nothing new (a file touched, its content the same): nothing is built, checked or
+    # published, BI users keep the same build
+    served = read_build_info(settings.warehouse_path)["build_id"]
+    touched = news / HELD_DOCUMENTS[0]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     _run(config)
-    assert _dbt_decision(settings) == "dbt: incremental"
-    assert _changes(settings) == (set(), set())
+    assert _dbt_decision(settings) == f"dbt: skipped (no input changed since build {served})"
+    assert read_build_info(settings.warehouse_path)["build_id"] == served
+    assert snapshot(settings.warehouse_path) == rebuilt_marts
+
+    # night 6: nothing new, a full refresh requested: built and published again, the same marts
+    _run(config, "--full-refresh")
+    assert _dbt_decision(settings) == "dbt: full refresh (requested)"
+    assert read_build_info(settings.warehouse_path)["build_id"] != served
     assert snapshot(settings.warehouse_path) == rebuilt_marts
 
 

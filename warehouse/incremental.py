@@ -65,3 +65,43 @@ def record_build_key(con: duckdb.DuckDBPyConnection, key: str) -> None:
     con.execute(_STATE_DDL)
     con.execute("DELETE FROM audit.dbt_build_state")
     con.execute("INSERT INTO audit.dbt_build_state VALUES (?)", [key])
+
+
+# What a build reads besides its code and config: the files ingested (by content), the calendar
+# and the security master. Raw rows change only through these.
+_INPUTS_FINGERPRINT = """
+SELECT
+    (SELECT count(*) FROM audit.ingested_files),
+    (SELECT bit_xor(hash(source_name, file_path, content_hash, records_loaded, records_quarantined,
+                         parser_version, needs_reread)) FROM audit.ingested_files),
+    (SELECT count(*) FROM raw.exchange_sessions),
+    (SELECT bit_xor(hash(s)) FROM raw.exchange_sessions AS s),
+    (SELECT count(*) FROM raw.security_master),
+    (SELECT bit_xor(hash(m)) FROM raw.security_master AS m)
+"""
+_PUBLISHED_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.published_inputs (inputs VARCHAR NOT NULL, build_id VARCHAR NOT NULL);
+"""
+
+
+def inputs_state(con: duckdb.DuckDBPyConnection, key: str, config_sha256: str) -> str:
+    """sha256 over the build key, the config file and a fingerprint of every input the build
+    reads: equal states give equal builds."""
+    fingerprint = con.execute(_INPUTS_FINGERPRINT).fetchone()
+    return hashlib.sha256(json.dumps([key, config_sha256, *map(str, fingerprint)]).encode()).hexdigest()
+
+
+def record_published_inputs(con: duckdb.DuckDBPyConnection, inputs: str, build_id: str) -> None:
+    """What the published build `build_id` was built from: a later run with the same inputs
+    has nothing to build or publish."""
+    con.execute(_PUBLISHED_DDL)
+    con.execute("DELETE FROM audit.published_inputs")
+    con.execute("INSERT INTO audit.published_inputs VALUES (?, ?)", [inputs, build_id])
+
+
+def published_build_of(con: duckdb.DuckDBPyConnection, inputs: str) -> str | None:
+    """The build id published from exactly these inputs, if the last publication was."""
+    con.execute(_PUBLISHED_DDL)
+    rows = con.execute("SELECT build_id FROM audit.published_inputs WHERE inputs = ?", [inputs]).fetchall()
+    return rows[0][0] if rows else None

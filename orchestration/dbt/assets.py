@@ -1,15 +1,19 @@
 """All dbt models, seeds and tests as Dagster assets and asset checks."""
 
 import json
+import logging
 from contextlib import ExitStack, redirect_stdout
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_project
+from newsimpact.config import Settings
+from orchestration.dbt.project import current_build_key, dbt_project
 from orchestration.dbt.translator import NewsimpactDbtTranslator
+from orchestration.publish.assets import SERVING, UNCHANGED_BUILD
 from orchestration.resources import NewsimpactResource
-from warehouse.incremental import build_key, calendar_start, record_build_key, take_build_key
+from warehouse.incremental import inputs_state, published_build_of, record_build_key, take_build_key
+from warehouse.publish import read_build_info
 
 # A run tagged with this (`newsimpact run --full-refresh`, or by hand in the UI) rebuilds every
 # incremental model from scratch.
@@ -33,19 +37,31 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         Incremental models recompute what changed since the last build, unless the build key
         (config, calendar, model code: `warehouse.incremental`) changed, the last build did not
         finish, or the run is tagged `newsimpact/full_refresh`: then everything is rebuilt.
+        A run whose inputs (files ingested, calendar, security master, config, build key) are
+        those of the build being served builds nothing: the checks, publish and report after it
+        do not run either.
         dagster-dbt echoes dbt's log on stdout; it goes to a log file unless the run is verbose.
         """
         settings = newsimpact.settings()
         dbt_vars = settings.event_study.dbt_vars()
-        with newsimpact.connect() as connection:
-            key = build_key(
-                dbt_vars, calendar_start(connection, settings.event_study.calendar), DBT_PROJECT_DIR
-            )
-            previous_key = take_build_key(connection)
         requested = context.run.tags.get(FULL_REFRESH_TAG) == "true"
         # A subset (chosen in the UI) leaves the models it skips behind: it and the next build
         # start from scratch, since the change tables would not match the models left behind.
         subset = context.selected_asset_keys != context.assets_def.keys
+        with newsimpact.connect() as connection:
+            key = current_build_key(connection, settings)
+            previous_key = take_build_key(connection)
+            unchanged_build = None if requested or subset or previous_key != key else published_build_of(
+                connection, inputs_state(connection, key, settings.config_sha256))
+            if unchanged_build is not None and unchanged_build == _served_build_id(settings):
+                # Nothing to build: no step downstream runs, the published build stays.
+                record_build_key(connection, key)
+                context.log.info(f"dbt: skipped (no input changed since build {unchanged_build})")
+                # Dagster would warn once per dbt test that the skipped publish is not gated on it
+                logging.getLogger("dagster._core.execution.plan.active").addFilter(
+                    lambda record: "emitted no result in step" not in record.getMessage())
+                yield dg.AssetObservation(asset_key=SERVING, metadata={UNCHANGED_BUILD: unchanged_build})
+                return
         full_refresh = requested or subset or previous_key != key
         context.log.info(
             "dbt: full refresh (" + (
@@ -75,3 +91,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context.log.info(f"dbt log: {log_file}")
 
     return newsimpact_dbt_assets
+
+
+def _served_build_id(settings: Settings) -> object:
+    """The build BI tools see, if the serving file and the report of it are both in place."""
+    if not (settings.warehouse_path.exists() and settings.report_path.exists()):
+        return None
+    info = read_build_info(settings.warehouse_path, settings.duckdb_settings)
+    return info["build_id"] if info else None

@@ -11,6 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 
 from newsimpact.config import EventStudyConfig, Settings
+from warehouse.incremental import build_key, calendar_start
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # Most nodes are small tests and views: running four at a time cut the sample build by a quarter.
@@ -106,3 +107,9 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
         profiles_dir=str(write_dbt_profile(settings)),
         dbt_executable=dbt_executable(),
     )
+
+
+def current_build_key(connection, settings: Settings) -> str:
+    """The build key (warehouse.incremental) of this config, work file and dbt project."""
+    calendar = calendar_start(connection, settings.event_study.calendar)
+    return build_key(settings.event_study.dbt_vars(), calendar, DBT_PROJECT_DIR)

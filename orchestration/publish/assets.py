@@ -10,12 +10,16 @@ from importlib.metadata import version
 import dagster as dg
 import duckdb
 
+from orchestration.dbt.project import current_build_key
 from orchestration.resources import NewsimpactResource
+from warehouse.incremental import inputs_state, record_published_inputs
 from warehouse.publish import BuildInfo, build_id_for, publish
 from warehouse.report import write_report
 
 SERVING = dg.AssetKey(["serving", "warehouse"])
 REPORT = dg.AssetKey(["serving", "report"])
+# Metadata of the dbt step's observation of SERVING when no input changed since the served build
+UNCHANGED_BUILD = "unchanged_build"
 
 
 def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -57,6 +61,9 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             keep=settings.keep_builds,
             duckdb_settings=settings.duckdb_settings,
         )
+        with newsimpact.connect() as connection:
+            inputs = inputs_state(connection, current_build_key(connection, settings), settings.config_sha256)
+            record_published_inputs(connection, inputs, info.build_id)
         return dg.MaterializeResult(
             metadata={
                 "build_id": info.build_id,
