@@ -89,7 +89,7 @@ def run_cli(
     last_run = state_dir / "last_run.json"
     last_run.unlink(missing_ok=True)
     peak = [0]
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     process = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
@@ -120,8 +120,10 @@ def run_cli(
         data = json.loads(last_run.read_text())
         measure.steps = list(data.get("steps", []))
         measure.total_seconds = data.get("total_seconds")
-    models, measure.dbt_seconds = dbt_model_times(state_dir / "dbt" / "target" / "run_results.json")
-    measure.top_models = [(model.step, model.seconds) for model in models[:TOP_MODELS]]
+    results = state_dir / "dbt" / "target" / "run_results.json"
+    if results.is_file() and results.stat().st_mtime >= started_at:  # else dbt did not run
+        models, measure.dbt_seconds = dbt_model_times(results)
+        measure.top_models = [(model.step, model.seconds) for model in models[:TOP_MODELS]]
     return measure
 
 

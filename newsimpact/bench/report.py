@@ -112,7 +112,7 @@ def render(result) -> str:
         lines.append("No step timings: the runs wrote no `last_run.json`.")
     lines += ["", "dbt's own elapsed time (`run_results.json`): " + ", ".join(
         f"{run.label} {_fmt(run.dbt_seconds, '.1f')} s" for run in result.runs) + "."]
-    for run in [result.runs[0], *result.runs[1:][-1:]]:
+    for run in [result.runs[0], *[night for night in result.runs[1:] if night.top_models][-1:]]:
         lines += ["", f"Slowest dbt models, {run.label} (`run_results.json`):", "",
                   "| model | s |", "|---|---:|"]
         lines += [f"| {name} | {seconds:.2f} |" for name, seconds in run.top_models] or ["| – | – |"]
