@@ -13,7 +13,7 @@ import duckdb
 from orchestration.dbt.project import current_build_key
 from orchestration.resources import NewsimpactResource
 from warehouse.incremental import inputs_state, record_published_inputs
-from warehouse.publish import BuildInfo, build_id_for, publish
+from warehouse.publish import BuildInfo, build_id_for, publish, read_build_info
 from warehouse.report import write_report
 
 SERVING = dg.AssetKey(["serving", "warehouse"])
@@ -61,9 +61,6 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             keep=settings.keep_builds,
             duckdb_settings=settings.duckdb_settings,
         )
-        with newsimpact.connect() as connection:
-            inputs = inputs_state(connection, current_build_key(connection, settings), settings.config_sha256)
-            record_published_inputs(connection, inputs, info.build_id)
         return dg.MaterializeResult(
             metadata={
                 "build_id": info.build_id,
@@ -82,4 +79,9 @@ def analyst_report(newsimpact: NewsimpactResource):
     report = write_report(
         settings.warehouse_path, settings.report_path, duckdb_settings=settings.duckdb_settings
     )
+    # Served and reported: a later run from the same inputs has nothing to do (the dbt step).
+    served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
+    with newsimpact.connect() as connection:
+        inputs = inputs_state(connection, current_build_key(connection, settings), settings.config_sha256)
+        record_published_inputs(connection, inputs, str(served["build_id"]))
     return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(report))})
