@@ -194,13 +194,27 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
         ["prices[0]", "0", "0", "0", "(0)", "6", "(0)", "0", "(0)"],
     ]
     assert (snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))) == before
-    timings = second.stdout.split("Time by step")[1].split("\n\n")[0].splitlines()[1:]
-    labels = [line.rsplit(None, 1)[0].strip() for line in timings]
+    # nothing changed: nothing built, checked or published
+    assert "succeeded, no input changed: build" in second.stdout
+    labels = _timing_labels(second.stdout)
+    assert {"ingest news", "ingest prices", "dbt build + tests", "total"} <= set(labels)
+    assert not {"checks: marts", "publish", "report"} & set(labels)
+
+    # a full refresh builds and publishes again: the same marts
+    third = newsimpact("run", "--full-refresh", "--config", str(sample_config.settings.config_path))
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    assert snapshot(sample_warehouse) == before[0]
+    labels = _timing_labels(third.stdout)
     assert {"ingest news", "ingest prices", "dbt build + tests", "checks: marts", "publish",
             "report", "total"} <= set(labels)
     dbt_row = labels.index("dbt build + tests")
     models = [label for label in labels[dbt_row + 1:] if label.startswith("model ")]
-    assert len(models) == 5, timings  # dbt's slowest models, from its run_results.json
+    assert len(models) == 5, labels  # dbt's slowest models, from its run_results.json
+
+
+def _timing_labels(summary: str) -> list[str]:
+    timings = summary.split("Time by step")[1].split("\n\n")[0].splitlines()[1:]
+    return [line.rsplit(None, 1)[0].strip() for line in timings]
 
 
 def _corrupt_inputs(folder: Path) -> tuple[Path, Path]:
