@@ -28,8 +28,8 @@ from ingestion.price_api import (
     PRICE_API_SOURCE_TYPE,
     read_price_payloads,
 )
-from ingestion.prices import read_price_files
-from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
+from ingestion.prices import PRICE_FILE_SUFFIXES, read_price_files
+from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE, read_chunks
 from ingestion.sec import SEC_PARSER_VERSION, SEC_SOURCE_TYPE, SecFormatError, read_security_master
 from newsimpact.config import Settings, SourceConfig
 from orchestration.dbt.project import DBT_PROJECT_DIR
@@ -68,15 +68,34 @@ TAXONOMY_PATH = SEEDS_DIR / "ref_theme_taxonomy.csv"  # theme code -> keywords /
 MAX_PASSES = 4
 
 
-def _modified_at(root: Path, batch: Any) -> dict[str, datetime]:
-    """Modification time (UTC) of every file the batch lists: newer wins among duplicate ids."""
+# A first load of a large folder is read and loaded in chunks of about this many file bytes:
+# the readers' frames take several times the text they hold.
+CHUNK_BYTES = 64 * 2**20
+
+
+def _modified_at(root: Path, cache: dict[str, datetime], batch: Any) -> dict[str, datetime]:
+    """Modification time (UTC) of every file the batch lists: newer wins among duplicate ids.
+    Cached for the run: every chunk of a source lists all its files."""
     mtimes = {}
     for rel_path in [*batch.files["file_path"].to_list(), *batch.skipped_files]:
-        try:
-            mtimes[rel_path] = datetime.fromtimestamp((root / rel_path).stat().st_mtime, UTC)
-        except OSError:  # gone since it was read: the next run removes it
-            continue
+        if rel_path not in cache:
+            try:
+                cache[rel_path] = datetime.fromtimestamp((root / rel_path).stat().st_mtime, UTC)
+            except OSError:  # gone since it was read: the next run removes it
+                continue
+        mtimes[rel_path] = cache[rel_path]
     return mtimes
+
+
+def _folder_chunks(
+    root: Path, suffixes: Sequence[str], skip_stats: Mapping[str, tuple[int, int]]
+) -> list[frozenset[str] | None]:
+    return list(read_chunks(root, suffixes, skip_stats, CHUNK_BYTES))
+
+
+def _one_chunk(_skip_stats: Mapping[str, tuple[int, int]]) -> list[frozenset[str] | None]:
+    """Landed payloads: a night's pull is small, read whole."""
+    return [None]
 
 
 def _fetched_at(root: Path) -> dict[str, datetime]:
@@ -92,9 +111,11 @@ class Reading:
     root: Path  # the source folder, or its landing folder
     source_type: str  # as recorded in audit tables
     version: str  # part of each file's change key
-    # (skip_hashes, skip_stats, now) -> batch; skip_stats: (size, mtime_ns) of folder files
-    read: Callable[[Mapping[str, str], Mapping[str, tuple[int, int]], datetime], Any]
+    # (skip_hashes, skip_stats, now, read_only) -> batch; skip_stats: (size, mtime_ns) of folder
+    # files; read_only: the chunk of files to read (None: all)
+    read: Callable[..., Any]
     modified_at: Callable[[Any], dict[str, datetime]]
+    chunks: Callable[[Mapping[str, tuple[int, int]]], list[frozenset[str] | None]] = _one_chunk
 
 
 def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
@@ -107,7 +128,8 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
                 source, root, DOCUMENTS_SOURCE_TYPE, PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
                 # parsing processes: as many as DuckDB may use threads
                 partial(_read_documents, root, source.name, settings.duckdb.threads),
-                partial(_modified_at, root),
+                partial(_modified_at, root, {}),
+                partial(_folder_chunks, root, [".txt"]),
             ))
             continue
         if extraction is None:  # built once: the gazetteer reads the loaded security master
@@ -141,7 +163,8 @@ def _price_readings(settings: Settings) -> list[Reading]:
             root = source.path
             readings.append(Reading(
                 source, root, CSV_SOURCE_TYPE, PARSER_VERSIONS[CSV_SOURCE_TYPE],
-                partial(_read_price_files, root, source.name), partial(_modified_at, root),
+                partial(_read_price_files, root, source.name), partial(_modified_at, root, {}),
+                partial(_folder_chunks, root, PRICE_FILE_SUFFIXES),
             ))
             continue
         root = settings.landing_dir / source.name
@@ -156,23 +179,27 @@ def _price_readings(settings: Settings) -> list[Reading]:
 
 def _read_documents(
     root: Path, name: str, workers: int, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime, read_only: frozenset[str] | None,
 ) -> Any:
     return read_documents(
-        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, workers=workers
+        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, workers=workers,
+        read_only=read_only,
     )
 
 
 def _read_price_files(
     root: Path, name: str, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime, read_only: frozenset[str] | None,
 ) -> Any:
-    return read_price_files(root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now)
+    return read_price_files(
+        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, read_only=read_only
+    )
 
 
 def _read_landed(
     reader: Callable[..., Any], root: Path, name: str, options: Mapping[str, Any],
     skip_hashes: Mapping[str, str], _skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+    _read_only: None,
 ) -> Any:
     """Landed payloads are listed from their metadata with their hash: no stats to compare."""
     return reader(root, name, skip_hashes=skip_hashes, now=now, **options)
@@ -204,25 +231,25 @@ def _ingest(
                 name = reading.source.name
                 if pass_number and not files_needing_reread(connection, name, reading.version):
                     continue
-                batch = reading.read(
-                    manifest_hashes(connection, name, reading.version),
-                    manifest_stats(connection, name, reading.version),
-                    now,
-                )
-                counts = load(
-                    connection, batch, now=now, modified_at=reading.modified_at(batch),
-                    source_type=reading.source_type, version=reading.version,
-                )
-                written[name] |= set(batch.files["file_path"].to_list())
-                present[name] = batch.files.height + len(batch.skipped_files)
-                files, records = removed[name]
-                removed[name] = (files + counts.removed_files, records + counts.removed_records)
-                unchanged, filtered = seen_again[name]
-                seen_again[name] = (
-                    unchanged + getattr(batch, "unchanged_documents", 0),
-                    filtered + getattr(batch, "filtered_records", 0),
-                )
-                context.log.info(f"{name} ({reading.root}), pass {pass_number + 1}: {counts}")
+                stats = manifest_stats(connection, name, reading.version)
+                for chunk in reading.chunks(stats):  # each loaded before the next is read
+                    batch = reading.read(
+                        manifest_hashes(connection, name, reading.version), stats, now, chunk
+                    )
+                    counts = load(
+                        connection, batch, now=now, modified_at=reading.modified_at(batch),
+                        source_type=reading.source_type, version=reading.version,
+                    )
+                    written[name] |= set(batch.files["file_path"].to_list())
+                    present[name] = batch.files.height + len(batch.skipped_files)
+                    files, records = removed[name]
+                    removed[name] = (files + counts.removed_files, records + counts.removed_records)
+                    unchanged, filtered = seen_again[name]
+                    seen_again[name] = (
+                        unchanged + getattr(batch, "unchanged_documents", 0),
+                        filtered + getattr(batch, "filtered_records", 0),
+                    )
+                    context.log.info(f"{name} ({reading.root}), pass {pass_number + 1}: {counts}")
             if not any(
                 files_needing_reread(connection, reading.source.name, reading.version)
                 for reading in readings

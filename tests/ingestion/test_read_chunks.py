@@ -1,0 +1,42 @@
+"""`read_chunks` and `list_source_files(read_only=...)`: a folder read a chunk at a time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingestion.quarantine import list_source_files, read_chunks
+
+
+def _folder(tmp_path: Path) -> Path:
+    for name, size in (("a.csv", 40), ("b.csv", 40), ("c.csv", 100), ("d.csv", 10), ("e.txt", 5)):
+        (tmp_path / name).write_bytes(b"x" * size)
+    return tmp_path
+
+
+def test_chunks_cut_the_files_to_open_by_bytes_in_path_order(tmp_path: Path):
+    folder = _folder(tmp_path)
+    # a file larger than the limit is a chunk of its own; unmatched suffixes are not listed
+    assert read_chunks(folder, [".csv"], {}, max_bytes=80) == [
+        frozenset({"a.csv", "b.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
+    ]
+    info = os.stat(folder / "b.csv")
+    unchanged = {"b.csv": (info.st_size, info.st_mtime_ns)}
+    assert read_chunks(folder, [".csv"], unchanged, max_bytes=80) == [
+        frozenset({"a.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
+    ]
+
+
+def test_a_folder_with_nothing_to_open_is_one_empty_chunk(tmp_path: Path):
+    folder = _folder(tmp_path)
+    stats = {name: (os.stat(folder / name).st_size, os.stat(folder / name).st_mtime_ns)
+             for name in ("a.csv", "b.csv", "c.csv", "d.csv")}
+    assert read_chunks(folder, [".csv"], stats, max_bytes=80) == [frozenset()]
+
+
+def test_a_chunk_listing_opens_its_files_and_lists_every_other_as_skipped(tmp_path: Path):
+    folder = _folder(tmp_path)
+    listing = list_source_files(folder, [".csv"], {}, max_bytes=1000, read_only={"c.csv"})
+    assert [file.rel_path for file in listing.files] == ["c.csv"]
+    assert listing.skipped_files == ("a.csv", "b.csv", "d.csv")
+    assert listing.restat_files == ()
