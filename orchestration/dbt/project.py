@@ -14,8 +14,9 @@ from newsimpact.config import EventStudyConfig, Settings
 from warehouse.incremental import build_key, calendar_start
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-# Most nodes are small tests and views: running four at a time cut the sample build by a quarter.
-DBT_THREADS = 4
+# One model at a time: each gets the whole `[duckdb]` memory limit. Four at a time cut the
+# sample build by a quarter, but two large models side by side ran out of memory at full scale.
+DBT_THREADS = 1
 
 
 @cache
@@ -76,9 +77,9 @@ def dbt_executable() -> str:
 def write_dbt_profile(settings: Settings) -> Path:
     """A dbt profile pointing at this config's private work file; returns its folder.
 
-    `threads` is dbt's: independent models (and tests) run side by side on cursors of dbt's one
-    DuckDB connection, which its memory limit bounds as a whole; `config_options` are DuckDB's, the
-    `[duckdb]` section every other connection of the run gets too."""
+    `threads` is dbt's (models run side by side on cursors of dbt's one DuckDB connection, which
+    its memory limit bounds as a whole); `config_options` are DuckDB's, the `[duckdb]` section
+    every other connection of the run gets too."""
     settings.dbt_profiles_dir.mkdir(parents=True, exist_ok=True)
     duckdb_settings = "".join(
         f"        {name}: {json.dumps(value)}\n" for name, value in settings.duckdb_settings.items()
@@ -95,7 +96,10 @@ def write_dbt_profile(settings: Settings) -> Path:
         # set once when dbt opens the file: as per-cursor `settings`, a second cursor's
         # SET temp_directory fails once DuckDB has spilled there
         "      config_options:\n"
-        f"{duckdb_settings}",
+        f"{duckdb_settings}"
+        # No model relies on a table's row order (aggregates are ordered, publish sorts); kept,
+        # it made the 126 M-row tables of the full-scale bench run out of memory.
+        "        preserve_insertion_order: false\n",
         encoding="utf-8",
     )
     return settings.dbt_profiles_dir

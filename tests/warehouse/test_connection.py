@@ -52,4 +52,5 @@ def test_the_dbt_profile_carries_the_duckdb_section(tmp_path: Path):
     assert work["path"] == str(settings.work_path)
     assert work["config_options"] == {
         "memory_limit": "300MB", "threads": 1, "temp_directory": str(tmp_path / "run" / "spill"),
+        "preserve_insertion_order": False,
     }
