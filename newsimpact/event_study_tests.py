@@ -57,8 +57,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from scipy import stats
 
 CAR_KEY = ["event_id", "security_id", "window_start", "window_end"]
@@ -323,6 +326,7 @@ def event_study_tests_in_duckdb(
     abnormal_returns: str,
     group_by: Sequence[str],
     correlation_sample_size: int,
+    rank_batch_rows: int = 20_000_000,
 ) -> pl.DataFrame:
     """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
     subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of
@@ -341,7 +345,7 @@ def event_study_tests_in_duckdb(
         from {observations} as o
         left join {standardised} as s using (event_id, security_id, window_start, window_end)
     """).pl()
-    mean_ranks = con.sql(_mean_ranks_query(con, observations, abnormal_returns, groups)).pl()
+    mean_ranks = _mean_ranks(con, observations, abnormal_returns, group_by, rank_batch_rows)
 
     con.execute(f"""
         create or replace temp table kp_members as
@@ -394,8 +398,32 @@ def event_study_tests_in_duckdb(
     return group_tests(rows, mean_ranks, correlations, group_by)
 
 
-def _mean_ranks_query(con, observations: str, abnormal_returns: str, groups: str) -> str:
-    """U_t per group and relative day, from one sort of each (event, security)'s abnormal returns.
+def _mean_ranks(
+    con, observations: str, abnormal_returns: str, group_by: list[str], batch_rows: int
+) -> pl.DataFrame:
+    """U_t per group and relative day. The ranking reads the abnormal returns in hash buckets of
+    events of about `batch_rows` rows; their fixed-point sums add up exactly, in any order."""
+    groups = ", ".join(f"o.{c}" for c in group_by)
+    rows = con.sql(f"select count(*) from {abnormal_returns}").fetchall()[0][0]
+    buckets = max(1, math.ceil(rows / batch_rows))
+    sums = []
+    for bucket in range(buckets):
+        in_bucket = f"(select * from {abnormal_returns} where hash(event_id) % {buckets} = {bucket})"
+        sums.append(con.sql(_rank_sums_query(con, observations, in_bucket, groups)).to_arrow_table())
+    con.register("rank_sums", pa.concat_tables(sums))
+    try:
+        return con.sql(f"""
+            select {", ".join(group_by)}, rel_day,
+                cast(sum(u_sum) as double) / {_U_SCALE} / sum(n) as u
+            from rank_sums group by all
+        """).pl()
+    finally:
+        con.unregister("rank_sums")
+
+
+def _rank_sums_query(con, observations: str, abnormal_returns: str, groups: str) -> str:
+    """Fixed-point sums of U_t and their count per group and relative day, from one sort of each
+    (event, security)'s abnormal returns.
 
     A CAR ranks the returns of its estimation window and its own event window. Every window of a
     pair shares the sort of all the pair's returns: within window w, a return's average rank is
@@ -403,7 +431,8 @@ def _mean_ranks_query(con, observations: str, abnormal_returns: str, groups: str
     both running counts over that one order (the same figure as rank() over w's returns alone)."""
     windows = con.sql(f"select distinct window_start, window_end from {observations} order by all").fetchall()
     if not windows:  # no CAR at all
-        return f"select {groups}, null::integer as rel_day, null::double as u from {observations} as o"
+        return (f"select {groups}, null::integer as rel_day, null::hugeint as u_sum, 0::bigint as n"
+                f" from {observations} as o")
     members = [f"a.is_estimation_day or a.rel_day between {start} and {end}" for start, end in windows]
     ranks = ",\n".join(
         f"(count(*) filter ({member}) over by_return"
@@ -425,7 +454,7 @@ def _mean_ranks_query(con, observations: str, abnormal_returns: str, groups: str
             window by_return as (partition by a.event_id, a.security_id order by a.abnormal_return)
         )
         select {groups}, r.rel_day,
-            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as double) / {_U_SCALE} / count(*) as u
+            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as hugeint) as u_sum, count(*) as n
         from {observations} as o
         inner join ({per_window}) as r using (event_id, security_id, window_start, window_end)
         group by all

@@ -338,7 +338,9 @@ def synthetic_study(*args, **kwargs) -> pl.DataFrame:
     return event_study_tests(*synthetic_inputs(*args, **kwargs), SYNTHETIC_GROUP_BY)
 
 
-def synthetic_study_in_duckdb(*args, correlation_sample_size: int, **kwargs) -> pl.DataFrame:
+def synthetic_study_in_duckdb(
+    *args, correlation_sample_size: int, rank_batch_rows: int = 20_000_000, **kwargs
+) -> pl.DataFrame:
     """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path."""
     observations, abnormal_returns = synthetic_inputs(*args, **kwargs)
     with duckdb.connect() as con:
@@ -346,7 +348,8 @@ def synthetic_study_in_duckdb(*args, correlation_sample_size: int, **kwargs) -> 
         con.register("standardised", standardised_cars(observations, abnormal_returns).to_arrow())
         con.register("abnormal_returns", abnormal_returns.to_arrow())
         return event_study_tests_in_duckdb(
-            con, "observations", "standardised", "abnormal_returns", SYNTHETIC_GROUP_BY, correlation_sample_size
+            con, "observations", "standardised", "abnormal_returns", SYNTHETIC_GROUP_BY,
+            correlation_sample_size, rank_batch_rows,
         )
 
 
@@ -411,6 +414,9 @@ def test_the_bounded_memory_path_equals_the_in_memory_one():
     for column in STATISTICS:
         difference = (actual[column] - expected[column]).abs().max()
         assert difference <= 1e-12, (column, difference)
+    # ranked in hash buckets of events (about 5,000 of the returns each): exactly the same
+    bucketed = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_batch_rows=5_000)
+    assert bucketed.sort(SYNTHETIC_GROUP_BY).equals(actual)
 
 
 def test_a_sampled_correlation_still_corrects_bmp_for_clustered_events():

@@ -38,6 +38,7 @@ def model(dbt, session):
         abnormal_returns="significance_abnormal_returns",
         group_by=GROUP_BY,
         correlation_sample_size=sample_size,
+        rank_batch_rows=int(dbt.config.get("rank_batch_rows")),
     )
     for view in ("observations", "standardised", "abnormal_returns"):
         session.execute(f"drop view significance_{view}")
