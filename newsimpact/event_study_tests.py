@@ -326,7 +326,7 @@ def event_study_tests_in_duckdb(
     abnormal_returns: str,
     group_by: Sequence[str],
     correlation_sample_size: int,
-    rank_batch_rows: int = 20_000_000,
+    rank_batch_rows: int = 2_000_000,
 ) -> pl.DataFrame:
     """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
     subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of

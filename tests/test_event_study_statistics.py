@@ -339,7 +339,7 @@ def synthetic_study(*args, **kwargs) -> pl.DataFrame:
 
 
 def synthetic_study_in_duckdb(
-    *args, correlation_sample_size: int, rank_batch_rows: int = 20_000_000, **kwargs
+    *args, correlation_sample_size: int, rank_batch_rows: int = 2_000_000, **kwargs
 ) -> pl.DataFrame:
     """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path."""
     observations, abnormal_returns = synthetic_inputs(*args, **kwargs)
