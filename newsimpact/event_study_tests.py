@@ -406,10 +406,11 @@ def _mean_ranks(
     groups = ", ".join(f"o.{c}" for c in group_by)
     rows = con.sql(f"select count(*) from {abnormal_returns}").fetchall()[0][0]
     buckets = max(1, math.ceil(rows / batch_rows))
+    windows = con.sql(f"select distinct window_start, window_end from {observations} order by all").fetchall()
     sums = []
     for bucket in range(buckets):
         in_bucket = f"(select * from {abnormal_returns} where hash(event_id) % {buckets} = {bucket})"
-        sums.append(con.sql(_rank_sums_query(con, observations, in_bucket, groups)).to_arrow_table())
+        sums.append(con.sql(_rank_sums_query(windows, observations, in_bucket, groups)).to_arrow_table())
     con.register("rank_sums", pa.concat_tables(sums))
     try:
         return con.sql(f"""
@@ -421,7 +422,9 @@ def _mean_ranks(
         con.unregister("rank_sums")
 
 
-def _rank_sums_query(con, observations: str, abnormal_returns: str, groups: str) -> str:
+def _rank_sums_query(
+    windows: list[tuple[int, int]], observations: str, abnormal_returns: str, groups: str
+) -> str:
     """Fixed-point sums of U_t and their count per group and relative day, from one sort of each
     (event, security)'s abnormal returns.
 
@@ -429,7 +432,6 @@ def _rank_sums_query(con, observations: str, abnormal_returns: str, groups: str)
     pair shares the sort of all the pair's returns: within window w, a return's average rank is
     le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below it and eq_w its ties in w,
     both running counts over that one order (the same figure as rank() over w's returns alone)."""
-    windows = con.sql(f"select distinct window_start, window_end from {observations} order by all").fetchall()
     if not windows:  # no CAR at all
         return (f"select {groups}, null::integer as rel_day, null::hugeint as u_sum, 0::bigint as n"
                 f" from {observations} as o")
