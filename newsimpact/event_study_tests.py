@@ -55,9 +55,7 @@ tests), n_i <= 4 for Patell.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -98,11 +96,14 @@ def _finite(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.is_finite()).then(expr)
 
 
-def standardised_cars(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.DataFrame:
+def standardised_cars(
+    cars: pl.DataFrame, abnormal_returns: pl.DataFrame, *, returns_sorted: bool = False
+) -> pl.DataFrame:
     """One row per distinct (event, security, window) of `cars`: n, SCAR, p_scar and the
-    estimation-window share of positive abnormal returns."""
+    estimation-window share of positive abnormal returns. `returns_sorted`: the abnormal returns
+    are already sorted by (event_id, security_id, rel_day), which saves sorting them again."""
     cars = cars.select([*CAR_KEY, "car", "sigma"]).unique(CAR_KEY).sort(CAR_KEY)
-    ar = abnormal_returns.sort([*PAIR_KEY, "rel_day"])
+    ar = abnormal_returns if returns_sorted else abnormal_returns.sort([*PAIR_KEY, "rel_day"])
     estimation = (
         ar.filter(pl.col("is_estimation_day"))
         .group_by(PAIR_KEY, maintain_order=True)
@@ -113,9 +114,11 @@ def standardised_cars(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.
             positive_share=(pl.col("abnormal_return") > 0).mean(),
         )
     )
+    # the days some window covers, before the join repeats them per window
+    event_days = ar.filter(pl.col("rel_day").is_between(cars["window_start"].min(), cars["window_end"].max()))
     window_days = (
         cars.select(CAR_KEY)
-        .join(ar, on=PAIR_KEY)
+        .join(event_days, on=PAIR_KEY)
         .filter(pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end")))
         .sort([*CAR_KEY, "rel_day"])
         .group_by(CAR_KEY, maintain_order=True)
@@ -132,6 +135,40 @@ def standardised_cars(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.
         .with_columns(p_scar=_two_sided_t(pl.col("scar"), pl.col("n") - 2))
         .select([*CAR_KEY, "n", "positive_share", "scar", "p_scar"])
     )
+
+
+def standardised_cars_in_duckdb(con, cars: str, abnormal_returns: str, batch_rows: int) -> pl.DataFrame:
+    """`standardised_cars` for inputs too large for memory, read from DuckDB relations (names or
+    subqueries): DuckDB streams the abnormal returns of the CARs' pairs sorted by pair (numbered in
+    (event_id, security_id) order, so the batches are sorted as `standardised_cars` sorts) and day, in batches of
+    about `batch_rows` rows holding whole pairs, and each batch meets its pairs' CARs (a CAR's
+    figures depend only on its own pair's returns). Python holds the CARs and one batch."""
+    con.execute(f"""
+        create or replace temp table scar_cars as
+        select dense_rank() over (order by event_id, security_id) - 1 as pair_index, *
+        from (select {", ".join(CAR_KEY)}, car, sigma from {cars})
+    """)
+    try:
+        all_cars = con.sql("select * from scar_cars order by all").pl()
+        stream = con.sql(f"""
+            select c.pair_index, a.event_id, a.security_id, a.rel_day, a.is_estimation_day,
+                a.benchmark_return, a.abnormal_return
+            from {abnormal_returns} as a
+            inner join (select distinct pair_index, event_id, security_id from scar_cars) as c
+                using (event_id, security_id)
+            order by c.pair_index, a.rel_day
+        """).to_arrow_reader(batch_rows)
+        pair_index, done, results = all_cars["pair_index"], 0, []
+        for returns in _whole_pairs(stream):
+            # the CARs up to the batch's last pair: a pair without returns keeps null figures
+            end = pair_index.search_sorted(returns["pair_index"][-1], "right")
+            results.append(standardised_cars(all_cars[done:end], returns, returns_sorted=True))
+            done = end
+        if done < all_cars.height or not results:
+            results.append(standardised_cars(all_cars[done:], pl.from_arrow(stream.schema.empty_table())))
+    finally:
+        con.execute("drop table if exists scar_cars")
+    return pl.concat(results)
 
 
 def _standardised_ranks(cars: pl.DataFrame, abnormal_returns: pl.DataFrame) -> pl.DataFrame:
@@ -326,7 +363,7 @@ def event_study_tests_in_duckdb(
     abnormal_returns: str,
     group_by: Sequence[str],
     correlation_sample_size: int,
-    rank_batch_rows: int = 2_000_000,
+    rank_batch_rows: int = 1_000_000,
 ) -> pl.DataFrame:
     """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
     subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of
@@ -401,63 +438,138 @@ def event_study_tests_in_duckdb(
 def _mean_ranks(
     con, observations: str, abnormal_returns: str, group_by: list[str], batch_rows: int
 ) -> pl.DataFrame:
-    """U_t per group and relative day. The ranking reads the abnormal returns in hash buckets of
-    events of about `batch_rows` rows; their fixed-point sums add up exactly, in any order."""
-    groups = ", ".join(f"o.{c}" for c in group_by)
-    rows = con.sql(f"select count(*) from {abnormal_returns}").fetchall()[0][0]
-    buckets = max(1, math.ceil(rows / batch_rows))
-    windows = con.sql(f"select distinct window_start, window_end from {observations} order by all").fetchall()
-    sums = []
-    for bucket in range(buckets):
-        in_bucket = f"(select * from {abnormal_returns} where hash(event_id) % {buckets} = {bucket})"
-        sums.append(con.sql(_rank_sums_query(windows, observations, in_bucket, groups)).to_arrow_table())
-    con.register("rank_sums", pa.concat_tables(sums))
+    """U_t per group and relative day, in memory bounded by `batch_rows`.
+
+    DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair and size
+    once (spilling to disk when large) and streams them in batches of `batch_rows`; numpy ranks each
+    pair for every window with running counts (`_window_ranks`) and adds the fixed-point U_t to its
+    groups' sums. Integer sums are exact in any order, so batches change nothing."""
+    group_columns = ", ".join(group_by)
+    con.execute(f"""
+        create or replace temp table rank_members as
+        select dense_rank() over (order by {group_columns}) - 1 as group_index,
+            dense_rank() over (order by event_id, security_id) - 1 as pair_index,
+            dense_rank() over (order by window_start, window_end) - 1 as window_index, *
+        from (select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations})
+    """)
     try:
-        return con.sql(f"""
-            select {", ".join(group_by)}, rel_day,
-                cast(sum(u_sum) as double) / {_U_SCALE} / sum(n) as u
-            from rank_sums group by all
-        """).pl()
-    finally:
-        con.unregister("rank_sums")
-
-
-def _rank_sums_query(
-    windows: list[tuple[int, int]], observations: str, abnormal_returns: str, groups: str
-) -> str:
-    """Fixed-point sums of U_t and their count per group and relative day, from one sort of each
-    (event, security)'s abnormal returns.
-
-    A CAR ranks the returns of its estimation window and its own event window. Every window of a
-    pair shares the sort of all the pair's returns: within window w, a return's average rank is
-    le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below it and eq_w its ties in w,
-    both running counts over that one order (the same figure as rank() over w's returns alone)."""
-    if not windows:  # no CAR at all
-        return (f"select {groups}, null::integer as rel_day, null::hugeint as u_sum, 0::bigint as n"
-                f" from {observations} as o")
-    members = [f"a.is_estimation_day or a.rel_day between {start} and {end}" for start, end in windows]
-    ranks = ",\n".join(
-        f"(count(*) filter ({member}) over by_return"
-        f" - (count(*) filter ({member}) over (by_return range current row) - 1) / 2)"
-        f" / (count(*) filter ({member}) over (by_return rows between unbounded preceding"
-        f" and unbounded following) + 1) as u_{index}"
-        for index, member in enumerate(members)
-    )
-    per_window = "\nunion all\n".join(
-        f"select event_id, security_id, {start} as window_start, {end} as window_end, rel_day, u_{index} as u"
-        f" from ranked where is_estimation_day or rel_day between {start} and {end}"
-        for index, (start, end) in enumerate(windows)
-    )
-    return f"""
-        with ranked as (
-            select a.event_id, a.security_id, a.rel_day, a.is_estimation_day, {ranks}
+        (group_count,), = con.sql("select count(distinct group_index) from rank_members").fetchall()
+        windows = con.sql("select distinct window_start, window_end from rank_members order by all").fetchall()
+        # pair and window -> its groups: members sorted by (pair, window), `offsets` per key
+        members = con.sql(
+            "select pair_index, window_index, group_index from rank_members order by all"
+        ).fetchnumpy()
+        keys = members["pair_index"] * len(windows) + members["window_index"]
+        pairs = int(members["pair_index"].max()) + 1 if keys.size else 0
+        offsets = np.searchsorted(keys, np.arange(pairs * len(windows) + 1))
+        (first_day, last_day), = con.sql(f"""
+            select min(rel_day), max(rel_day) from {abnormal_returns}
+            semi join rank_members using (event_id, security_id)
+        """).fetchall()
+        sums = _RankSums(group_count, first_day or 0, last_day or 0)
+        stream = con.sql(f"""
+            select p.pair_index, a.rel_day, a.is_estimation_day, a.abnormal_return
             from {abnormal_returns} as a
-            semi join (select distinct event_id, security_id from {observations}) using (event_id, security_id)
-            window by_return as (partition by a.event_id, a.security_id order by a.abnormal_return)
-        )
-        select {groups}, r.rel_day,
-            cast(sum(cast(round(r.u * {_U_SCALE}) as bigint)) as hugeint) as u_sum, count(*) as n
-        from {observations} as o
-        inner join ({per_window}) as r using (event_id, security_id, window_start, window_end)
-        group by all
-    """
+            inner join (select distinct event_id, security_id, pair_index from rank_members) as p
+                using (event_id, security_id)
+            order by p.pair_index, a.abnormal_return
+        """).to_arrow_reader(batch_rows)
+        for batch in _whole_pairs(stream):
+            _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns},
+                              windows, offsets, members["group_index"])
+        con.register("rank_sums", sums.table())
+        try:
+            return con.sql(f"""
+                select {", ".join(f"g.{c}" for c in group_by)}, s.rel_day,
+                    cast(s.high::hugeint * {_U_LOW_SCALE} + s.low as double) / {_U_SCALE} / s.n as u
+                from rank_sums as s
+                inner join (select distinct group_index, {group_columns} from rank_members) as g
+                    using (group_index)
+            """).pl()
+        finally:
+            con.unregister("rank_sums")
+    finally:
+        con.execute("drop table if exists rank_members")
+
+
+def _whole_pairs(batches, pair_column: str = "pair_index") -> Iterator[pl.DataFrame]:
+    """The record batches of a stream sorted by `pair_column`, cut so that no pair spans two."""
+    pending = None
+    for batch in batches:
+        frame = pl.from_arrow(batch) if pending is None else pl.concat([pending, pl.from_arrow(batch)])
+        if frame.is_empty():
+            continue
+        complete = frame[pair_column].search_sorted(frame[pair_column][-1], side="left")
+        pending = frame[complete:]  # the last pair may go on in the next batch
+        if complete:
+            yield frame[:complete]
+    if pending is not None and not pending.is_empty():
+        yield pending
+
+
+# A fixed-point U is split in two halves of 26 bits, so the float64 sums of np.bincount stay exact
+# integers (below 2^53) for up to 2^27 returns a cell.
+_U_LOW_SCALE = 2**26
+
+
+class _RankSums:
+    """Exact sums of fixed-point U_t and their count per (group, relative day)."""
+
+    def __init__(self, groups: int, first_day: int, last_day: int):
+        self.first_day, self.days = first_day, last_day - first_day + 1
+        self.high, self.low, self.n = (np.zeros(groups * self.days) for _ in range(3))
+
+    def add(self, group_index: np.ndarray, rel_day: np.ndarray, u_fixed: np.ndarray) -> None:
+        cell = group_index * self.days + (rel_day - self.first_day)
+        size = self.n.size
+        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=size)
+        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=size)
+        self.n += np.bincount(cell, minlength=size)
+
+    def table(self) -> pa.Table:
+        cell = np.flatnonzero(self.n)
+        return pa.table({
+            "group_index": cell // self.days,
+            "rel_day": (cell % self.days + self.first_day).astype(np.int32),
+            "high": self.high[cell].astype(np.int64),
+            "low": self.low[cell].astype(np.int64),
+            "n": self.n[cell].astype(np.int64),
+        })
+
+
+def _add_window_ranks(
+    sums: _RankSums, rows: dict[str, np.ndarray], windows: list[tuple[int, int]],
+    offsets: np.ndarray, member_groups: np.ndarray,
+) -> None:
+    """Rank whole pairs' abnormal returns (sorted by pair, then size) for every window and add U_t
+    to the groups of that pair and window.
+
+    A CAR ranks the returns of its estimation window and its own event window. Within window w, a
+    return's average rank is le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below
+    it and eq_w its ties in w: running counts over the pair's one sorted order (the same figure as
+    ranking w's returns alone)."""
+    pair, rel_day, ar = rows["pair_index"], rows["rel_day"], rows["abnormal_return"]
+    if pair.size == 0:
+        return
+    new_pair = np.r_[True, pair[1:] != pair[:-1]]
+    new_tie = new_pair | np.r_[True, ar[1:] != ar[:-1]]
+    pair_of, tie_of = np.cumsum(new_pair) - 1, np.cumsum(new_tie) - 1
+    pair_first, tie_first = np.flatnonzero(new_pair), np.flatnonzero(new_tie)
+    pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
+    tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
+    for window_index, (start, end) in enumerate(windows):
+        member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
+        at_or_below = np.cumsum(member)
+        below = at_or_below - member
+        before_pair = below[pair_first][pair_of]
+        le = at_or_below[tie_last][tie_of] - before_pair
+        eq = at_or_below[tie_last][tie_of] - below[tie_first][tie_of]
+        total = at_or_below[pair_last][pair_of] - before_pair
+        u = (le - (eq - 1) / 2) / (total + 1)
+        # round half away from zero, as DuckDB's round(); exact, u * 2^52 < 2^52
+        u_fixed = np.floor(u[member] * _U_SCALE + 0.5).astype(np.int64)
+        key = pair[member] * len(windows) + window_index
+        counts = offsets[key + 1] - offsets[key]
+        row = np.repeat(np.arange(key.size), counts)
+        member_row = np.repeat(offsets[key] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        sums.add(member_groups[member_row], rel_day[member][row], u_fixed[row])

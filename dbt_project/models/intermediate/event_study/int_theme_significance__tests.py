@@ -5,8 +5,8 @@ Incremental per test: the pre-hook (in the YAML) deletes the tests whose input f
 (int_theme_significance__inputs) changed or vanished, and the model computes the tests missing
 from the table, so a night without a changed CAR computes nothing.
 
-Memory stays bounded: DuckDB joins the observations and ranks the abnormal returns, Python gets one
-row per (group, CAR) and per (group, relative day), and r of Kolari & Pynnoenen reads at most
+Memory stays bounded: DuckDB joins the observations and streams the abnormal returns in sorted
+batches that numpy ranks, Python gets one row per (group, CAR) and per (group, relative day), and r of Kolari & Pynnoenen reads at most
 `kp_correlation_sample_size` CARs per group (see event_study_tests_in_duckdb and the YAML)."""
 
 import polars as pl
@@ -27,20 +27,22 @@ def model(dbt, session):
     to_compute = inputs.pl()
     if dbt.is_incremental and to_compute.is_empty():
         return session.sql(f"select * from {dbt.this} limit 0")
+    # A table, not a view: the tests read the observations several times, and the view's joins
+    # evaluated in the ranking ran out of memory at 5,000 tickers.
     observations = dbt.ref("int_theme_significance__observations")
-    observations.join(inputs.select(group_key), group_key, how="semi").create_view("significance_observations")
-    dbt.ref("int_event_study__scar").create_view("significance_standardised")
-    dbt.ref("int_event_study__abnormal_returns").create_view("significance_abnormal_returns")
-    tests = event_study_tests_in_duckdb(
-        session,
-        observations="significance_observations",
-        standardised="significance_standardised",
-        abnormal_returns="significance_abnormal_returns",
-        group_by=GROUP_BY,
-        correlation_sample_size=sample_size,
-        rank_batch_rows=int(dbt.config.get("rank_batch_rows")),
-    )
-    for view in ("observations", "standardised", "abnormal_returns"):
-        session.execute(f"drop view significance_{view}")
+    to_read = observations.join(inputs.select(group_key), group_key, how="semi")
+    session.execute(f"create temp table significance_observations as {to_read.sql_query()}")
+    try:
+        tests = event_study_tests_in_duckdb(
+            session,
+            observations="significance_observations",
+            standardised=f"({dbt.ref('int_event_study__scar').sql_query()})",
+            abnormal_returns=f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})",
+            group_by=GROUP_BY,
+            correlation_sample_size=sample_size,
+            rank_batch_rows=int(dbt.config.get("rank_batch_rows")),
+        )
+    finally:
+        session.execute("drop table significance_observations")
     # A relation on this connection, as in int_event_study__scar.
     return session.from_arrow(tests.join(to_compute, on=GROUP_BY, how="left").sort(GROUP_BY).to_arrow())
