@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import re
 import unicodedata
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from ingestion import limits
 from ingestion.limits import shown
 from ingestion.quarantine import (
     DOCUMENTS_SOURCE_TYPE,
+    FolderChunk,
     QuarantineRecord,
     SourceFile,
     file_stats_frame,
@@ -135,9 +136,9 @@ def read_documents(
     max_bytes: int = DEFAULT_MAX_BYTES,
     now: datetime | None = None,
     workers: int = 1,
-    read_only: Collection[str] | None = None,
+    chunk: FolderChunk | None = None,
 ) -> NewsBatch:
-    """Read every `*.txt` under `root` (or only those of `read_only`); files whose (size,
+    """Read every `*.txt` under `root` (or only those of `chunk`); files whose (size,
     mtime_ns) equals `skip_stats[path]`, or else whose hash equals `skip_hashes[path]`, are skipped.
 
     With `workers` > 1 and at least `PARALLEL_MIN_FILES` files to read, documents are parsed by
@@ -151,7 +152,7 @@ def read_documents(
     """
     run_time = limits.utc_now(now)
     listing = list_source_files(
-        root, [".txt"], skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats, read_only=read_only
+        root, [".txt"], skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats, chunk=chunk
     )
     documents: list[dict[str, object]] = []
     annotations: list[dict[str, object]] = []

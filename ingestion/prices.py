@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ import polars as pl
 from ingestion import limits
 from ingestion.quarantine import (
     CSV_SOURCE_TYPE,
+    FolderChunk,
     QUARANTINE_SCHEMA,
     QuarantineRecord,
     SourceFile,
@@ -105,9 +106,9 @@ def read_price_files(
     skip_stats: Mapping[str, tuple[int, int]] = {},
     max_bytes: int = limits.MAX_PRICE_FILE_BYTES,
     now: datetime | None = None,
-    read_only: Collection[str] | None = None,
+    chunk: FolderChunk | None = None,
 ) -> PriceBatch:
-    """Read every `*.csv` / `*.txt` under `root` (or only those of `read_only`), skipping files
+    """Read every `*.csv` / `*.txt` under `root` (or only those of `chunk`), skipping files
     whose (size, mtime_ns) is `skip_stats[path]` or whose hash is `skip_hashes[path]`.
 
     A record is a data row; a file that cannot be read at all (not UTF-8, no header, a required
@@ -120,7 +121,7 @@ def read_price_files(
     run_date = limits.utc_now(now).date()
     listing = list_source_files(
         root, PRICE_FILE_SUFFIXES, skip_hashes, max_bytes=max_bytes, skip_stats=skip_stats,
-        read_only=read_only,
+        chunk=chunk,
     )
     row_frames: list[pl.DataFrame] = []
     rejected_files: list[QuarantineRecord] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +85,18 @@ class QuarantineRecord:
     record_key: str | None = None
 
 
+# (relative path, path, lstat) of a folder's files, sorted: see `_listed`
+Listed = tuple[tuple[str, Path, os.stat_result], ...]
+
+
+@dataclass(frozen=True)
+class FolderChunk:
+    """The files of one chunk of a folder (`read_chunks`), with the folder's one listing."""
+
+    files: frozenset[str]
+    listed: Listed
+
+
 def list_source_files(
     root: Path,
     suffixes: Iterable[str],
@@ -92,12 +104,13 @@ def list_source_files(
     *,
     max_bytes: int,
     skip_stats: Mapping[str, tuple[int, int]] = {},
-    read_only: Collection[str] | None = None,
+    chunk: FolderChunk | None = None,
 ) -> SourceListing:
     """Files under `root` (recursively, sorted by relative path) whose name ends in `suffixes`.
 
-    With `read_only`, a file not in it is listed as skipped without being opened: a source is
-    read in chunks (`read_chunks`), every chunk's listing naming every file present.
+    With a `chunk`, the folder is not listed again (a chunk carries the listing) and a file not in
+    the chunk is listed as skipped without being opened: a source is read in chunks
+    (`read_chunks`), every chunk's listing naming every file present.
 
     A file is unchanged, and skipped, when its (size, mtime_ns) equals `skip_stats[path]` (it is
     then neither opened nor hashed) or else its content hash equals `skip_hashes[path]`.
@@ -112,8 +125,9 @@ def list_source_files(
     to_read: list[SourceFile] = []
     skipped: list[str] = []
     restat: list[tuple[str, int, int]] = []
-    for rel_path, path, info in _listed(root, suffixes):
-        if (read_only is not None and rel_path not in read_only) or _unchanged(rel_path, info, skip_stats):
+    listed = _listed(root, suffixes) if chunk is None else chunk.listed
+    for rel_path, path, info in listed:
+        if (chunk is not None and rel_path not in chunk.files) or _unchanged(rel_path, info, skip_stats):
             skipped.append(rel_path)
             continue
         file = _source_file(path, rel_path, base, max_bytes, info)
@@ -128,15 +142,17 @@ def list_source_files(
 
 def read_chunks(
     root: Path, suffixes: Iterable[str], skip_stats: Mapping[str, tuple[int, int]], max_bytes: int
-) -> list[frozenset[str]]:
+) -> list[FolderChunk]:
     """The files `list_source_files` may have to open (their stats changed, or new), in path order,
     cut into chunks of at most `max_bytes` (a larger file alone): a first load of a large
     folder is read and loaded a chunk at a time, in bounded memory. At least one chunk, so a
-    source whose files are all unchanged is still reconciled (deleted files)."""
+    source whose files are all unchanged is still reconciled (deleted files). The folder is
+    listed once, here: each chunk carries the listing."""
+    listed = _listed(root, suffixes)
     chunks: list[frozenset[str]] = []
     chunk: list[str] = []
     size = 0
-    for rel_path, _path, info in _listed(root, suffixes):
+    for rel_path, _path, info in listed:
         if _unchanged(rel_path, info, skip_stats):
             continue
         if chunk and size + info.st_size > max_bytes:
@@ -144,18 +160,18 @@ def read_chunks(
             chunk, size = [], 0
         chunk.append(rel_path)
         size += info.st_size
-    return [*chunks, frozenset(chunk)]
+    return [FolderChunk(files, listed) for files in [*chunks, frozenset(chunk)]]
 
 
-def _listed(root: Path, suffixes: Iterable[str]) -> list[tuple[str, Path, os.stat_result]]:
+def _listed(root: Path, suffixes: Iterable[str]) -> Listed:
     """(relative path, path, lstat) of the files under `root` ending in `suffixes`, sorted. One
     lstat per file: it tells a link from a regular file and, for a file, is its stat."""
     wanted = tuple(suffix.lower() for suffix in suffixes)
-    return sorted(
+    return tuple(sorted(
         (path.relative_to(root).as_posix(), path, info)
         for path in root.rglob("*")
         if path.name.lower().endswith(wanted) and (info := _link_or_file_stat(path)) is not None
-    )
+    ))
 
 
 def _unchanged(rel_path: str, info: os.stat_result, skip_stats: Mapping[str, tuple[int, int]]) -> bool:

@@ -9,6 +9,7 @@ whose duplicate verdict depended on a changed file are re-read in further passes
 
 import dataclasses
 import hashlib
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from ingestion.price_api import (
     read_price_payloads,
 )
 from ingestion.prices import PRICE_FILE_SUFFIXES, read_price_files
-from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE, read_chunks
+from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE, FolderChunk, read_chunks
 from ingestion.sec import SEC_PARSER_VERSION, SEC_SOURCE_TYPE, SecFormatError, read_security_master
 from newsimpact.config import Settings, SourceConfig
 from orchestration.dbt.project import DBT_PROJECT_DIR
@@ -75,7 +76,7 @@ CHUNK_BYTES = 64 * 2**20
 
 def _modified_at(root: Path, cache: dict[str, datetime], batch: Any) -> dict[str, datetime]:
     """Modification time (UTC) of every file the batch lists: newer wins among duplicate ids.
-    Cached for the run: every chunk of a source lists all its files."""
+    Cached for the run (and filled by `_folder_chunks`): every chunk lists all its files."""
     mtimes = {}
     for rel_path in [*batch.files["file_path"].to_list(), *batch.skipped_files]:
         if rel_path not in cache:
@@ -88,12 +89,20 @@ def _modified_at(root: Path, cache: dict[str, datetime], batch: Any) -> dict[str
 
 
 def _folder_chunks(
-    root: Path, suffixes: Sequence[str], skip_stats: Mapping[str, tuple[int, int]]
-) -> list[frozenset[str] | None]:
-    return list(read_chunks(root, suffixes, skip_stats, CHUNK_BYTES))
+    root: Path, suffixes: Sequence[str], mtimes: dict[str, datetime],
+    skip_stats: Mapping[str, tuple[int, int]],
+) -> list[FolderChunk | None]:
+    """The folder's chunks; the listing's times of its regular files fill the `_modified_at`
+    cache, so the files are not stat'ed again (a link's time is its target's, stat'ed then)."""
+    chunks = read_chunks(root, suffixes, skip_stats, CHUNK_BYTES)
+    mtimes.update(
+        (rel_path, datetime.fromtimestamp(info.st_mtime, UTC))
+        for rel_path, _path, info in chunks[0].listed if stat.S_ISREG(info.st_mode)
+    )
+    return list(chunks)
 
 
-def _one_chunk(_skip_stats: Mapping[str, tuple[int, int]]) -> list[frozenset[str] | None]:
+def _one_chunk(_skip_stats: Mapping[str, tuple[int, int]]) -> list[FolderChunk | None]:
     """Landed payloads: a night's pull is small, read whole."""
     return [None]
 
@@ -111,11 +120,11 @@ class Reading:
     root: Path  # the source folder, or its landing folder
     source_type: str  # as recorded in audit tables
     version: str  # part of each file's change key
-    # (skip_hashes, skip_stats, now, read_only) -> batch; skip_stats: (size, mtime_ns) of folder
-    # files; read_only: the chunk of files to read (None: all)
+    # (skip_hashes, skip_stats, now, chunk) -> batch; skip_stats: (size, mtime_ns) of folder
+    # files; chunk: the files to read (None: all)
     read: Callable[..., Any]
     modified_at: Callable[[Any], dict[str, datetime]]
-    chunks: Callable[[Mapping[str, tuple[int, int]]], list[frozenset[str] | None]] = _one_chunk
+    chunks: Callable[[Mapping[str, tuple[int, int]]], list[FolderChunk | None]] = _one_chunk
 
 
 def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
@@ -123,13 +132,13 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
     extraction = None
     for source in settings.news_sources:
         if source.type == "documents":
-            root = source.path
+            root, mtimes = source.path, {}
             readings.append(Reading(
                 source, root, DOCUMENTS_SOURCE_TYPE, PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
                 # parsing processes: as many as DuckDB may use threads
                 partial(_read_documents, root, source.name, settings.duckdb.threads),
-                partial(_modified_at, root, {}),
-                partial(_folder_chunks, root, [".txt"]),
+                partial(_modified_at, root, mtimes),
+                partial(_folder_chunks, root, [".txt"], mtimes),
             ))
             continue
         if extraction is None:  # built once: the gazetteer reads the loaded security master
@@ -160,11 +169,11 @@ def _price_readings(settings: Settings) -> list[Reading]:
     readings = []
     for source in settings.price_sources:
         if source.type == "csv":
-            root = source.path
+            root, mtimes = source.path, {}
             readings.append(Reading(
                 source, root, CSV_SOURCE_TYPE, PARSER_VERSIONS[CSV_SOURCE_TYPE],
-                partial(_read_price_files, root, source.name), partial(_modified_at, root, {}),
-                partial(_folder_chunks, root, PRICE_FILE_SUFFIXES),
+                partial(_read_price_files, root, source.name), partial(_modified_at, root, mtimes),
+                partial(_folder_chunks, root, PRICE_FILE_SUFFIXES, mtimes),
             ))
             continue
         root = settings.landing_dir / source.name
@@ -179,27 +188,27 @@ def _price_readings(settings: Settings) -> list[Reading]:
 
 def _read_documents(
     root: Path, name: str, workers: int, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime, read_only: frozenset[str] | None,
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime, chunk: FolderChunk | None,
 ) -> Any:
     return read_documents(
         root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, workers=workers,
-        read_only=read_only,
+        chunk=chunk,
     )
 
 
 def _read_price_files(
     root: Path, name: str, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime, read_only: frozenset[str] | None,
+    skip_stats: Mapping[str, tuple[int, int]], now: datetime, chunk: FolderChunk | None,
 ) -> Any:
     return read_price_files(
-        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, read_only=read_only
+        root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, chunk=chunk
     )
 
 
 def _read_landed(
     reader: Callable[..., Any], root: Path, name: str, options: Mapping[str, Any],
     skip_hashes: Mapping[str, str], _skip_stats: Mapping[str, tuple[int, int]], now: datetime,
-    _read_only: None,
+    _chunk: None,
 ) -> Any:
     """Landed payloads are listed from their metadata with their hash: no stats to compare."""
     return reader(root, name, skip_hashes=skip_hashes, now=now, **options)

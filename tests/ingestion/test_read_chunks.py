@@ -1,11 +1,15 @@
-"""`read_chunks` and `list_source_files(read_only=...)`: a folder read a chunk at a time."""
+"""`read_chunks` and `list_source_files(chunk=...)`: a folder read a chunk at a time."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ingestion.quarantine import list_source_files, read_chunks
+from ingestion.quarantine import FolderChunk, list_source_files, read_chunks
+
+
+def _files(chunks: list[FolderChunk]) -> list[frozenset[str]]:
+    return [chunk.files for chunk in chunks]
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -17,12 +21,12 @@ def _folder(tmp_path: Path) -> Path:
 def test_chunks_cut_the_files_to_open_by_bytes_in_path_order(tmp_path: Path):
     folder = _folder(tmp_path)
     # a file larger than the limit is a chunk of its own; unmatched suffixes are not listed
-    assert read_chunks(folder, [".csv"], {}, max_bytes=80) == [
+    assert _files(read_chunks(folder, [".csv"], {}, max_bytes=80)) == [
         frozenset({"a.csv", "b.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
     ]
     info = os.stat(folder / "b.csv")
     unchanged = {"b.csv": (info.st_size, info.st_mtime_ns)}
-    assert read_chunks(folder, [".csv"], unchanged, max_bytes=80) == [
+    assert _files(read_chunks(folder, [".csv"], unchanged, max_bytes=80)) == [
         frozenset({"a.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
     ]
 
@@ -31,12 +35,14 @@ def test_a_folder_with_nothing_to_open_is_one_empty_chunk(tmp_path: Path):
     folder = _folder(tmp_path)
     stats = {name: (os.stat(folder / name).st_size, os.stat(folder / name).st_mtime_ns)
              for name in ("a.csv", "b.csv", "c.csv", "d.csv")}
-    assert read_chunks(folder, [".csv"], stats, max_bytes=80) == [frozenset()]
+    assert _files(read_chunks(folder, [".csv"], stats, max_bytes=80)) == [frozenset()]
 
 
 def test_a_chunk_listing_opens_its_files_and_lists_every_other_as_skipped(tmp_path: Path):
     folder = _folder(tmp_path)
-    listing = list_source_files(folder, [".csv"], {}, max_bytes=1000, read_only={"c.csv"})
+    chunk = next(chunk for chunk in read_chunks(folder, [".csv"], {}, max_bytes=80) if "c.csv" in chunk.files)
+    (folder / "f.csv").write_bytes(b"x")  # after the listing: the chunk's listing does not see it
+    listing = list_source_files(folder, [".csv"], {}, max_bytes=1000, chunk=chunk)
     assert [file.rel_path for file in listing.files] == ["c.csv"]
     assert listing.skipped_files == ("a.csv", "b.csv", "d.csv")
     assert listing.restat_files == ()
