@@ -364,10 +364,13 @@ def event_study_tests_in_duckdb(
     group_by: Sequence[str],
     correlation_sample_size: int,
     rank_batch_rows: int = 1_000_000,
+    rank_sums: str | None = None,
 ) -> pl.DataFrame:
     """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
     subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of
     its CARs (int_event_study__scar), `abnormal_returns` int_event_study__abnormal_returns.
+    `rank_sums`: the groups' `rank_sums_in_duckdb`, kept from an earlier run (by finer groups, as
+    int_theme_significance__rank_sums keeps them per quarter); computed here when None.
 
     Only per-CAR and per-group rows reach Python. DuckDB ranks each CAR's abnormal returns and sums
     U_t per group and relative day; r of Kolari & Pynnoenen is the mean over the pairs of at most
@@ -382,7 +385,14 @@ def event_study_tests_in_duckdb(
         from {observations} as o
         left join {standardised} as s using (event_id, security_id, window_start, window_end)
     """).pl()
-    mean_ranks = _mean_ranks(con, observations, abnormal_returns, group_by, rank_batch_rows)
+    if rank_sums is None:
+        computed = rank_sums_in_duckdb(con, observations, abnormal_returns, group_by, rank_batch_rows)
+        con.register("computed_rank_sums", computed.to_arrow())
+    try:
+        mean_ranks = _mean_ranks(con, rank_sums or "computed_rank_sums", group_by)
+    finally:
+        if rank_sums is None:
+            con.unregister("computed_rank_sums")
 
     con.execute(f"""
         create or replace temp table kp_members as
@@ -435,14 +445,26 @@ def event_study_tests_in_duckdb(
     return group_tests(rows, mean_ranks, correlations, group_by)
 
 
-def _mean_ranks(
-    con, observations: str, abnormal_returns: str, group_by: list[str], batch_rows: int
+def _mean_ranks(con, rank_sums: str, group_by: list[str]) -> pl.DataFrame:
+    """U_t per group and relative day from `rank_sums_in_duckdb` rows, summed over finer groups."""
+    return con.sql(f"""
+        select {", ".join(group_by)}, rel_day,
+            cast(sum(u_high)::hugeint * {_U_LOW_SCALE} + sum(u_low) as double) / {_U_SCALE} / sum(n) as u
+        from {rank_sums} group by all
+    """).pl()
+
+
+def rank_sums_in_duckdb(
+    con, observations: str, abnormal_returns: str, group_by: Sequence[str], batch_rows: int = 1_000_000
 ) -> pl.DataFrame:
-    """U_t per group and relative day, in memory bounded by `batch_rows`.
+    """The Corrado U_t of each group's CARs summed per relative day, exactly, in memory bounded by
+    `batch_rows`: columns `group_by`, rel_day, n (the count of U_t) and u_high, u_low (their sum in
+    units of 2^-52 is u_high * 2^26 + u_low). Integer sums of disjoint sets of CARs add up, so sums
+    kept per finer group (a quarter of events) give the group's mean rank exactly.
 
     DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair and size
     once (spilling to disk when large) and streams them in batches of `batch_rows`; numpy ranks each
-    pair for every window with running counts (`_window_ranks`) and adds the fixed-point U_t to its
+    pair for every window with running counts (`_add_window_ranks`) and adds the fixed-point U_t to its
     groups' sums. Integer sums are exact in any order, so batches change nothing."""
     group_columns = ", ".join(group_by)
     con.execute(f"""
@@ -477,17 +499,16 @@ def _mean_ranks(
         for batch in _whole_pairs(stream):
             _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns},
                               windows, offsets, members["group_index"])
-        con.register("rank_sums", sums.table())
+        con.register("batch_rank_sums", sums.table())
         try:
             return con.sql(f"""
-                select {", ".join(f"g.{c}" for c in group_by)}, s.rel_day,
-                    cast(s.high::hugeint * {_U_LOW_SCALE} + s.low as double) / {_U_SCALE} / s.n as u
-                from rank_sums as s
+                select {", ".join(f"g.{c}" for c in group_by)}, s.rel_day, s.n, s.u_high, s.u_low
+                from batch_rank_sums as s
                 inner join (select distinct group_index, {group_columns} from rank_members) as g
                     using (group_index)
             """).pl()
         finally:
-            con.unregister("rank_sums")
+            con.unregister("batch_rank_sums")
     finally:
         con.execute("drop table if exists rank_members")
 
@@ -531,9 +552,9 @@ class _RankSums:
         return pa.table({
             "group_index": cell // self.days,
             "rel_day": (cell % self.days + self.first_day).astype(np.int32),
-            "high": self.high[cell].astype(np.int64),
-            "low": self.low[cell].astype(np.int64),
             "n": self.n[cell].astype(np.int64),
+            "u_high": self.high[cell].astype(np.int64),
+            "u_low": self.low[cell].astype(np.int64),
         })
 
 

@@ -60,6 +60,7 @@ def write_inputs(path: str, events: int) -> None:
         "window_start": np.tile([a for a, _ in WINDOWS], events).astype(np.int32),
         "window_end": np.tile([b for _, b in WINDOWS], events).astype(np.int32),
         "status": "ok",
+        "event_session": np.repeat(np.datetime64("2010-01-01") + day0, len(WINDOWS)),
         "car": rng.normal(0, 0.03, events * len(WINDOWS)),
         "sigma": rng.uniform(0.01, 0.03, events * len(WINDOWS)),
     })
@@ -97,16 +98,19 @@ class StandIn:
 
     def ref(self, name):
         if name.startswith("int_theme_significance__"):  # the tests' SQL inputs, as views
-            for view in ("int_theme_significance__observations", "int_theme_significance__inputs"):
+            for view in ("observations", "rank_inputs", "inputs"):
+                view = f"int_theme_significance__{view}"
                 self.con.execute(f"create or replace view {view} as {render_sql(view)}")
         return self.con.table(name)
 
 
 def render_sql(name: str) -> str:
-    """A SQL model with its few Jinja calls (config, ref, set_fingerprint) written out."""
+    """A SQL model with its few Jinja calls (config, ref, fingerprints, date_trunc) written out."""
     sql = (MODELS / f"{name}.sql").read_text()
     sql = re.sub(r"\{\{ config\(.*?\) \}\}", "", sql)
     sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", sql)
+    sql = re.sub(r"\{\{ dbt\.date_trunc\('(\w+)', '([\w.]+)'\) \}\}", r"date_trunc('\1', \2)", sql)
+    sql = re.sub(r"\{\{ newsimpact\.combine_fingerprints\('(\w+)'\) \}\}", r"bit_xor(\1)", sql)
     return re.sub(r"\{\{ newsimpact\.set_fingerprint\(\[(.*?)\]\) \}\}",
                   lambda m: f"bit_xor(hash({m.group(1).replace(chr(39), '')}))", sql)
 
@@ -115,7 +119,7 @@ def run_model(name: str, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     spec = importlib.util.spec_from_file_location(name, MODELS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    settings = {"batch_rows": 2_000_000, "kp_correlation_sample_size": 1000}
+    settings = {"batch_rows": 1_000_000, "kp_correlation_sample_size": 1000}
     return module.model(StandIn(con, settings), con)
 
 
@@ -148,7 +152,10 @@ def step(name: str, path: str) -> None:
             ["theme_code", "window_start", "window_end", "event_filter"],
         )
     elif name == "tests bounded":
-        result = run_model("int_theme_significance__tests", con).pl()  # a relation too
+        sums = run_model("int_theme_significance__rank_sums", con).pl()  # a relation too
+        con.register("rank_sums_result", sums.to_arrow())
+        con.execute("create or replace table int_theme_significance__rank_sums as select * from rank_sums_result")
+        result = run_model("int_theme_significance__tests", con).pl()
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  {name:<16} peak RSS {peak_mb:7.0f} MB  {seconds:6.1f} s  {result.height} rows", flush=True)

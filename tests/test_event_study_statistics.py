@@ -28,6 +28,7 @@ from newsimpact.event_study_tests import (
     MIN_COMMON_SESSIONS,
     event_study_tests,
     event_study_tests_in_duckdb,
+    rank_sums_in_duckdb,
     standardised_cars,
 )
 
@@ -339,17 +340,30 @@ def synthetic_study(*args, **kwargs) -> pl.DataFrame:
 
 
 def synthetic_study_in_duckdb(
-    *args, correlation_sample_size: int, rank_batch_rows: int = 2_000_000, **kwargs
+    *args, correlation_sample_size: int, rank_batch_rows: int = 1_000_000, rank_parts: int = 0,
+    **kwargs,
 ) -> pl.DataFrame:
-    """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path."""
+    """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path;
+    with `rank_parts`, the Corrado rank sums come from `rank_sums_in_duckdb` run on that many parts
+    of each group's events, as the dbt models keep them per quarter."""
     observations, abnormal_returns = synthetic_inputs(*args, **kwargs)
     with duckdb.connect() as con:
         con.register("observations", observations.to_arrow())
         con.register("standardised", standardised_cars(observations, abnormal_returns).to_arrow())
         con.register("abnormal_returns", abnormal_returns.to_arrow())
+        rank_sums = None
+        if rank_parts:
+            con.execute(f"create table parted as select *, hash(event_id) % {rank_parts} as part from observations")
+            parts = [
+                rank_sums_in_duckdb(con, f"(select * from parted where part = {part})", "abnormal_returns",
+                                    [*SYNTHETIC_GROUP_BY, "part"], rank_batch_rows)
+                for part in range(rank_parts)
+            ]
+            con.register("part_sums", pl.concat(parts).to_arrow())
+            rank_sums = "part_sums"
         return event_study_tests_in_duckdb(
             con, "observations", "standardised", "abnormal_returns", SYNTHETIC_GROUP_BY,
-            correlation_sample_size, rank_batch_rows,
+            correlation_sample_size, rank_batch_rows, rank_sums,
         )
 
 
@@ -414,9 +428,12 @@ def test_the_bounded_memory_path_equals_the_in_memory_one():
     for column in STATISTICS:
         difference = (actual[column] - expected[column]).abs().max()
         assert difference <= 1e-12, (column, difference)
-    # ranked in hash buckets of events (about 5,000 of the returns each): exactly the same
-    bucketed = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_batch_rows=5_000)
-    assert bucketed.sort(SYNTHETIC_GROUP_BY).equals(actual)
+    # ranks streamed in batches of about 5,000 returns: exactly the same
+    batched = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_batch_rows=5_000)
+    assert batched.sort(SYNTHETIC_GROUP_BY).equals(actual)
+    # rank sums kept for 3 parts of the events each, as per quarter, then added: exactly the same
+    parted = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_parts=3)
+    assert parted.sort(SYNTHETIC_GROUP_BY).equals(actual)
 
 
 def test_a_sampled_correlation_still_corrects_bmp_for_clustered_events():

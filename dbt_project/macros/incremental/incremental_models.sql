@@ -10,6 +10,15 @@
     bit_xor(hash({{ columns | join(', ') }}))
 {%- endmacro %}
 
+{#- The fingerprint of the union of disjoint sets from theirs (set_fingerprint's XOR is associative). -#}
+{% macro combine_fingerprints(column) -%}
+    {{ return(adapter.dispatch('combine_fingerprints', 'newsimpact')(column)) }}
+{%- endmacro %}
+
+{% macro default__combine_fingerprints(column) -%}
+    bit_xor({{ column }})
+{%- endmacro %}
+
 {#- The relation an incremental model left in the warehouse, or none (first build, full refresh).
     A model reads its upstream's previous state through this rather than ref(), which would be the
     upstream as rebuilt in this run. -#}

@@ -5,11 +5,10 @@ Incremental per test: the pre-hook (in the YAML) deletes the tests whose input f
 (int_theme_significance__inputs) changed or vanished, and the model computes the tests missing
 from the table, so a night without a changed CAR computes nothing.
 
-Memory stays bounded: DuckDB joins the observations and streams the abnormal returns in sorted
-batches that numpy ranks, Python gets one row per (group, CAR) and per (group, relative day), and r of Kolari & Pynnoenen reads at most
-`kp_correlation_sample_size` CARs per group (see event_study_tests_in_duckdb and the YAML)."""
-
-import polars as pl
+Memory stays bounded: the Corrado ranks come summed per quarter (int_theme_significance__rank_sums),
+DuckDB joins the observations, Python gets one row per (group, CAR) and per (group, relative day),
+and r of Kolari & Pynnoenen reads at most `kp_correlation_sample_size` CARs per group (see
+event_study_tests_in_duckdb and the YAML)."""
 
 from newsimpact.event_study_tests import event_study_tests_in_duckdb
 
@@ -27,8 +26,7 @@ def model(dbt, session):
     to_compute = inputs.pl()
     if dbt.is_incremental and to_compute.is_empty():
         return session.sql(f"select * from {dbt.this} limit 0")
-    # A table, not a view: the tests read the observations several times, and the view's joins
-    # evaluated in the ranking ran out of memory at 5,000 tickers.
+    # A table, not a view: the tests read the observations several times.
     observations = dbt.ref("int_theme_significance__observations")
     to_read = observations.join(inputs.select(group_key), group_key, how="semi")
     session.execute(f"create temp table significance_observations as {to_read.sql_query()}")
@@ -40,7 +38,7 @@ def model(dbt, session):
             abnormal_returns=f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})",
             group_by=GROUP_BY,
             correlation_sample_size=sample_size,
-            rank_batch_rows=int(dbt.config.get("rank_batch_rows")),
+            rank_sums=f"({dbt.ref('int_theme_significance__rank_sums').sql_query()})",
         )
     finally:
         session.execute("drop table significance_observations")
