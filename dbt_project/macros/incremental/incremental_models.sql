@@ -130,3 +130,20 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- After-commit hook of every model: DuckDB keeps the blocks a model wrote (and the indexes it
+    touched) in memory until a checkpoint, and the one connection dbt runs its models on does not
+    checkpoint by itself between them; at 5,000 tickers a night's appends filled the 2 GB limit
+    and the next model ran out of memory. A checkpoint writes them out, so each model starts with
+    the memory limit free. -#}
+{% macro checkpoint_after_model() -%}
+    {{ return(adapter.dispatch('checkpoint_after_model', 'newsimpact')()) }}
+{%- endmacro %}
+
+{% macro default__checkpoint_after_model() -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__checkpoint_after_model() -%}
+    checkpoint
+{%- endmacro %}
