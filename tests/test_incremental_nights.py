@@ -195,6 +195,12 @@ def test_the_build_key_changes_with_the_vars_the_calendar_start_and_the_model_co
         (project / name).write_text(before, encoding="utf-8")
     (project / "models" / "events.sql").write_text("select 1", encoding="utf-8")
     assert build_key(dbt_vars, "1885-02-02", project) != key
+    # the Python modules the Python models import are their code too
+    library = tmp_path / "event_study_tests.py"
+    library.write_text("def tests(): ...", encoding="utf-8")
+    key = build_key(dbt_vars, "1885-02-02", project, [library])
+    library.write_text("def tests(): return 1", encoding="utf-8")
+    assert build_key(dbt_vars, "1885-02-02", project, [library]) != key
 
 
 def test_a_build_that_does_not_finish_leaves_no_build_key():

@@ -3,7 +3,8 @@
 The incremental models recompute, each night, only what changed in the data (the securities whose
 bars changed, the events whose links changed). What they cannot see is a change of what their
 maths depends on: a config value (benchmark, calendar, windows, minimum history), the session
-indexes (the calendar's first session), the models' own code, or a build that stopped half way.
+indexes (the calendar's first session), the models' own code (with the Python modules the Python
+models import), or a build that stopped half way.
 Any of these changes the build key, and a key that differs from the one the last complete build
 recorded makes the next build a full refresh.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,11 @@ _CODE_FOLDERS = ("models", "macros", "seeds")
 _CODE_FILES = ("dbt_project.yml", "packages.yml")
 
 
-def build_key(dbt_vars: Mapping[str, Any], calendar_start: object, project_dir: Path) -> str:
-    """sha256 over the vars, the calendar's first session and the dbt project's code."""
+def build_key(
+    dbt_vars: Mapping[str, Any], calendar_start: object, project_dir: Path, library: Sequence[Path] = ()
+) -> str:
+    """sha256 over the vars, the calendar's first session, the dbt project's code and `library`, the
+    Python modules its Python models import (their maths is the models' code too)."""
     digest = hashlib.sha256()
     digest.update(json.dumps(dict(dbt_vars), sort_keys=True, default=str).encode())
     digest.update(f"calendar from {calendar_start}".encode())
@@ -40,6 +44,9 @@ def build_key(dbt_vars: Mapping[str, Any], calendar_start: object, project_dir: 
         paths += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
     for path in paths:
         digest.update(str(path.relative_to(project_dir)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in library:
+        digest.update(f"library {path.name}".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

@@ -14,6 +14,11 @@ from newsimpact.config import EventStudyConfig, Settings
 from warehouse.incremental import build_key, calendar_start
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+# The Python modules the dbt Python models import: part of the models' code (the build key).
+MODEL_LIBRARY = tuple(
+    Path(__file__).resolve().parents[2] / "newsimpact" / name
+    for name in ("event_study_tests.py", "theme_models.py")
+)
 # One model at a time: each gets the whole `[duckdb]` memory limit. Four at a time cut the
 # sample build by a quarter, but two large models side by side ran out of memory at full scale.
 DBT_THREADS = 1
@@ -116,4 +121,4 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
 def current_build_key(connection, settings: Settings) -> str:
     """The build key (warehouse.incremental) of this config, work file and dbt project."""
     calendar = calendar_start(connection, settings.event_study.calendar)
-    return build_key(settings.event_study.dbt_vars(), calendar, DBT_PROJECT_DIR)
+    return build_key(settings.event_study.dbt_vars(), calendar, DBT_PROJECT_DIR, MODEL_LIBRARY)

@@ -11,36 +11,27 @@ and r of Kolari & Pynnoenen reads at most `kp_correlation_sample_size` CARs per 
 event_study_tests_in_duckdb and the YAML)."""
 
 from newsimpact.event_study_tests import event_study_tests_in_duckdb
+from newsimpact.theme_models import groups_to_compute
 
 GROUP_BY = ["theme_code", "window_start", "window_end", "event_filter"]
 
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="append", on_schema_change="fail")
-    sample_size = int(dbt.config.get("kp_correlation_sample_size"))
-    group_key = ", ".join(GROUP_BY)
-    inputs = dbt.ref("int_theme_significance__inputs")
-    if dbt.is_incremental:
-        kept = session.table(str(dbt.this)).select(group_key)
-        inputs = inputs.join(kept, group_key, how="anti")
-    to_compute = inputs.pl()
-    if dbt.is_incremental and to_compute.is_empty():
-        return session.sql(f"select * from {dbt.this} limit 0")
-    # A table, not a view: the tests read the observations several times.
-    observations = dbt.ref("int_theme_significance__observations")
-    to_read = observations.join(inputs.select(group_key), group_key, how="semi")
-    session.execute(f"create temp table significance_observations as {to_read.sql_query()}")
-    try:
+    with groups_to_compute(
+        dbt, session, dbt.ref("int_theme_significance__inputs"),
+        dbt.ref("int_theme_significance__observations"), GROUP_BY, "significance_observations",
+    ) as to_compute:
+        if to_compute is None:
+            return session.sql(f"select * from {dbt.this} limit 0")
         tests = event_study_tests_in_duckdb(
             session,
             observations="significance_observations",
             standardised=f"({dbt.ref('int_event_study__scar').sql_query()})",
             abnormal_returns=f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})",
             group_by=GROUP_BY,
-            correlation_sample_size=sample_size,
+            correlation_sample_size=int(dbt.config.get("kp_correlation_sample_size")),
             rank_sums=f"({dbt.ref('int_theme_significance__rank_sums').sql_query()})",
         )
-    finally:
-        session.execute("drop table significance_observations")
     # A relation on this connection, as in int_event_study__scar.
     return session.from_arrow(tests.join(to_compute, on=GROUP_BY, how="left").sort(GROUP_BY).to_arrow())
