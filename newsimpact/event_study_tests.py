@@ -8,10 +8,13 @@ Everything is column-wise (polars, numpy, scipy); the only Python loop is one pe
 cross-correlation matrix of Kolari & Pynnönen. Rows are sorted before every floating-point
 aggregate, so two runs give bit-identical results whatever order the inputs arrive in.
 
-The dbt models run the same code on inputs that do not fit in memory: `int_event_study__scar` calls
-`standardised_cars` per batch of events, `int_theme_significance__tests` calls
-`event_study_tests_in_duckdb`, which leaves the per-return work to DuckDB and gives `group_tests`
-per-CAR and per-group summaries (Kolari & Pynnönen's r from a bounded sample of a large group's CARs).
+The dbt models run the same code on inputs that do not fit in memory: DuckDB sorts the abnormal
+returns once and streams them in batches of whole (event, security) pairs.
+`int_event_study__scar` calls `standardised_cars_in_duckdb` (`standardised_cars` per batch),
+`int_theme_significance__rank_sums` calls `rank_sums_in_duckdb` (exact Corrado rank sums per
+group) and `int_theme_significance__tests` calls `event_study_tests_in_duckdb`, which gives
+`group_tests` per-CAR and per-group summaries (Kolari & Pynnönen's r from a bounded sample of a
+large group's CARs).
 
 Inputs:
 
@@ -140,8 +143,8 @@ def standardised_cars(
 def standardised_cars_in_duckdb(con, cars: str, abnormal_returns: str, batch_rows: int) -> pl.DataFrame:
     """`standardised_cars` for inputs too large for memory, read from DuckDB relations (names or
     subqueries): DuckDB streams the abnormal returns of the CARs' pairs sorted by pair (numbered in
-    (event_id, security_id) order, so the batches are sorted as `standardised_cars` sorts) and day, in batches of
-    about `batch_rows` rows holding whole pairs, and each batch meets its pairs' CARs (a CAR's
+    (event_id, security_id) order, so the batches are sorted as `standardised_cars` sorts) and day,
+    in batches of about `batch_rows` rows holding whole pairs, and each batch meets its pairs' CARs (a CAR's
     figures depend only on its own pair's returns). Python holds the CARs and one batch."""
     con.execute(f"""
         create or replace temp table scar_cars as
@@ -351,8 +354,8 @@ def group_tests(
     )
 
 
-# U_t sums in fixed point (units of 2^-52): integer sums are exact in any order, so DuckDB's
-# parallel aggregate gives the same mean rank on every run.
+# U_t sums in fixed point (units of 2^-52): integer sums are exact in any order, so batches,
+# quarters and DuckDB's parallel aggregate give the same mean rank on every run.
 _U_SCALE = 2**52
 
 
@@ -372,8 +375,8 @@ def event_study_tests_in_duckdb(
     `rank_sums`: the groups' `rank_sums_in_duckdb`, kept from an earlier run (by finer groups, as
     int_theme_significance__rank_sums keeps them per quarter); computed here when None.
 
-    Only per-CAR and per-group rows reach Python. DuckDB ranks each CAR's abnormal returns and sums
-    U_t per group and relative day; r of Kolari & Pynnoenen is the mean over the pairs of at most
+    Only per-CAR and per-group rows and one batch of abnormal returns reach Python: the Corrado
+    U_t come summed per group and relative day (`rank_sums_in_duckdb`); r of Kolari & Pynnoenen is the mean over the pairs of at most
     `correlation_sample_size` CARs per group, those with the smallest hash(event_id, security_id): all
     of them in a smaller group (then every figure equals `event_study_tests`' within 1e-15),
     otherwise a fixed pseudo-random sample, whose mean over its pairs is an unbiased estimate of the
