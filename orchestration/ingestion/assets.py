@@ -97,7 +97,7 @@ def _folder_chunks(
     chunks = read_chunks(root, suffixes, skip_stats, CHUNK_BYTES)
     mtimes.update(
         (rel_path, datetime.fromtimestamp(info.st_mtime, UTC))
-        for rel_path, _path, info in chunks[0].listed if stat.S_ISREG(info.st_mode)
+        for rel_path, info in chunks[0].listed if stat.S_ISREG(info.st_mode)
     )
     return list(chunks)
 
