@@ -382,6 +382,7 @@ def event_study_tests_in_duckdb(
     otherwise a fixed pseudo-random sample, whose mean over its pairs is an unbiased estimate of the
     mean over all pairs, at O(sample^2) instead of O(N^2) memory and time."""
     group_by = list(group_by)
+    group_key = ", ".join(group_by)
     groups = ", ".join(f"o.{c}" for c in group_by)
     rows = con.sql(f"""
         select {groups}, o.event_id, o.security_id, o.car, s.n, s.positive_share, s.scar
@@ -397,18 +398,27 @@ def event_study_tests_in_duckdb(
         if rank_sums is None:
             con.unregister("computed_rank_sums")
 
+    # min_by(..., n): a top-n per group, without sorting every group's CARs as row_number() did
     con.execute(f"""
         create or replace temp table kp_members as
-        select dense_rank() over (order by {", ".join(group_by)}) as group_index, *
+        select dense_rank() over (order by {group_key}) as group_index, {group_key},
+            unnest(members, recursive := true)
         from (
-            select distinct {groups}, o.event_id, o.security_id
-            from {observations} as o
-            inner join {standardised} as s using (event_id, security_id, window_start, window_end)
-            where s.scar is not null  -- the CARs of the BMP statistic that KP adjusts
+            select {group_key}, min_by(
+                struct_pack(event_id := event_id, security_id := security_id),
+                struct_pack(h := hash(event_id, security_id), e := event_id, s := security_id),
+                {int(correlation_sample_size)}
+            ) as members
+            from (
+                select distinct {groups}, o.event_id, o.security_id
+                from {observations} as o
+                semi join (  -- the CARs of the BMP statistic that KP adjusts
+                    select event_id, security_id, window_start, window_end
+                    from {standardised} where scar is not null
+                ) using (event_id, security_id, window_start, window_end)
+            )
+            group by all
         )
-        qualify row_number() over (
-            partition by {", ".join(group_by)} order by hash(event_id, security_id), event_id, security_id
-        ) <= {int(correlation_sample_size)}
     """)
     # One group's returns at a time; ordered by group, each read skips the others' row groups.
     con.execute(f"""
@@ -421,7 +431,7 @@ def event_study_tests_in_duckdb(
         order by m.group_index
     """)
     group_keys = con.sql(f"""
-        select group_index, {", ".join(group_by)}, hash(list(event_id || ' ' || security_id order by all)) as member_set
+        select group_index, {group_key}, hash(list(event_id || ' ' || security_id order by all)) as member_set
         from kp_members group by all
     """).pl()
     correlation_rows = []
