@@ -272,7 +272,12 @@ def parse_document(
     body_lines, annotations = _split_body(content_lines)
     body = _normalise_paragraphs(body_lines)
     if not body:
-        raise DocumentError("no body: the document has no text before its annotations", document_id)
+        raise DocumentError(
+            "no body: every line reads as an annotation ('KEY: description'), so none is left "
+            "for the body; a story of one line that starts like 'Apple: ...' needs a second line"
+            if annotations else "no body: the document has no text after its front matter",
+            document_id,
+        )
     _check_length("body", body, limits.MAX_BODY_CHARS, document_id)
     _check_annotations(annotations, document_id)
     return ParsedDocument(document_id, published_at, front_matter, body, annotations)

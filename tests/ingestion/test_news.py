@@ -135,8 +135,10 @@ def test_published_at_with_z_is_utc() -> None:
     [
         ("", "empty document"),
         ("  \n\n", "empty document"),
-        ("Apple: Apple Inc.\n$AAPL: ticker\n", "no body"),
-        ("---\nid: a\n---\n", "no body"),
+        ("Apple: Apple Inc.\n$AAPL: ticker\n", "no body: every line reads as an annotation"),
+        # a one-line story is ambiguous: the reason says why it has no body, and how to give it one
+        ("Breaking news: Apple beats estimates\n", "needs a second line"),
+        ("---\nid: a\n---\n", "no body: the document has no text after its front matter"),
         ("---\nid: a\n" + GOOD, "no closing '---'"),
         ("---\njust words\n---\n" + GOOD, "line 2 'just words' is not 'key: value'"),
         ("---\nid: a\nid: b\n---\n" + GOOD, "repeats key 'id'"),
