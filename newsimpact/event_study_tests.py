@@ -497,11 +497,7 @@ def rank_sums_in_duckdb(
         keys = members["pair_index"] * len(windows) + members["window_index"]
         pairs = int(members["pair_index"].max()) + 1 if keys.size else 0
         offsets = np.searchsorted(keys, np.arange(pairs * len(windows) + 1))
-        (first_day, last_day), = con.sql(f"""
-            select min(rel_day), max(rel_day) from {abnormal_returns}
-            semi join rank_members using (event_id, security_id)
-        """).fetchall()
-        sums = _RankSums(group_count, first_day or 0, last_day or 0)
+        sums = _RankSums(group_count)
         stream = con.sql(f"""
             select p.pair_index, a.rel_day, a.is_estimation_day, a.abnormal_return
             from {abnormal_returns} as a
@@ -547,27 +543,46 @@ _U_LOW_SCALE = 2**26
 
 
 class _RankSums:
-    """Exact sums of fixed-point U_t and their count per (group, relative day)."""
+    """Exact sums of fixed-point U_t and their count per (group, relative day). The days grow with
+    the batches: the stream itself tells which relative days there are, with no scan before it."""
 
-    def __init__(self, groups: int, first_day: int, last_day: int):
-        self.first_day, self.days = first_day, last_day - first_day + 1
-        self.high, self.low, self.n = (np.zeros(groups * self.days) for _ in range(3))
+    def __init__(self, groups: int):
+        self.first_day = 0
+        self.high, self.low, self.n = (np.zeros((groups, 0)) for _ in range(3))
 
     def add(self, group_index: np.ndarray, rel_day: np.ndarray, u_fixed: np.ndarray) -> None:
-        cell = group_index * self.days + (rel_day - self.first_day)
-        size = self.n.size
-        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=size)
-        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=size)
-        self.n += np.bincount(cell, minlength=size)
+        if rel_day.size == 0:
+            return
+        self._cover(int(rel_day.min()), int(rel_day.max()))
+        cell = group_index * self.n.shape[1] + (rel_day - self.first_day)
+        shape = self.n.shape
+        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=self.n.size).reshape(shape)
+        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=self.n.size).reshape(shape)
+        self.n += np.bincount(cell, minlength=self.n.size).reshape(shape)
+
+    def _cover(self, first: int, last: int) -> None:
+        """Widen the sums to the relative days [first, last] too (new columns hold zeros)."""
+        days = self.n.shape[1]
+        if days:
+            if self.first_day <= first and last < self.first_day + days:
+                return
+            first, last = min(first, self.first_day), max(last, self.first_day + days - 1)
+        shift = self.first_day - first if days else 0
+        for name in ("high", "low", "n"):
+            wider = np.zeros((self.n.shape[0], last - first + 1))
+            wider[:, shift:shift + days] = getattr(self, name)
+            setattr(self, name, wider)
+        self.first_day = first
 
     def table(self) -> pa.Table:
+        days = max(self.n.shape[1], 1)  # no days: no cell
         cell = np.flatnonzero(self.n)
         return pa.table({
-            "group_index": cell // self.days,
-            "rel_day": (cell % self.days + self.first_day).astype(np.int32),
-            "n": self.n[cell].astype(np.int64),
-            "u_high": self.high[cell].astype(np.int64),
-            "u_low": self.low[cell].astype(np.int64),
+            "group_index": cell // days,
+            "rel_day": (cell % days + self.first_day).astype(np.int32),
+            "n": self.n.ravel()[cell].astype(np.int64),
+            "u_high": self.high.ravel()[cell].astype(np.int64),
+            "u_low": self.low.ravel()[cell].astype(np.int64),
         })
 
 

@@ -26,6 +26,7 @@ from scipy import stats
 
 from newsimpact.event_study_tests import (
     MIN_COMMON_SESSIONS,
+    _RankSums,
     event_study_tests,
     event_study_tests_in_duckdb,
     rank_sums_in_duckdb,
@@ -449,3 +450,32 @@ def test_a_sampled_correlation_still_corrects_bmp_for_clustered_events():
     print(f"clustered events, KP r from 10 of 30 CARs, rejection rates at 5 %: {rates}")
     assert rates["p_bmp"] > 0.2, rates
     assert 0.02 <= rates["p_kp"] <= 0.09, rates
+
+
+def test_rank_sums_widen_to_the_relative_days_the_batches_bring():
+    """The sums start with no day and widen both ways as batches bring earlier and later relative
+    days: the cells equal one bincount over all the returns at once."""
+    rng = np.random.default_rng(3)
+    batches = [(3, 6), (-4, 0), (-2, 8), (1, 2)]  # later, earlier, both, inside
+    groups, days, units = [], [], []
+    sums = _RankSums(groups=3)
+    for first, last in batches:
+        group = rng.integers(0, 3, 50)
+        day = rng.integers(first, last + 1, 50).astype(np.int32)
+        u = rng.integers(0, 2**52, 50)
+        sums.add(group, day, u)
+        groups.append(group), days.append(day), units.append(u)
+    group, day, u = (np.concatenate(parts) for parts in (groups, days, units))
+    expected = (
+        pl.DataFrame({"group_index": group, "rel_day": day, "u": u})
+        .group_by("group_index", "rel_day")
+        .agg(n=pl.len().cast(pl.Int64), u=pl.col("u").cast(pl.Int128).sum())
+        .sort("group_index", "rel_day")
+    )
+    table = pl.from_arrow(sums.table())
+    actual = table.select(
+        "group_index", "rel_day", "n",
+        u=pl.col("u_high").cast(pl.Int128) * 2**26 + pl.col("u_low").cast(pl.Int128),
+    ).sort("group_index", "rel_day")
+    assert actual.equals(expected.select(actual.columns))
+    assert (table["rel_day"].min(), table["rel_day"].max()) == (-4, 8)
