@@ -40,6 +40,29 @@ def test_a_table_larger_than_a_batch_is_validated_in_batches_up_to_its_last_row(
     assert "session_date=2006-11-04" in message  # the last row: 2000-01-01 + 2499 days
 
 
+def test_dates_and_timestamps_reach_gx_in_nanoseconds_so_it_compares_them_column_wise(warehouse):
+    """GX compares a datetime column with its bounds column-wise only in nanoseconds (else one
+    Python call per row); a value beyond what nanoseconds hold keeps its unit, and is still checked."""
+    import duckdb
+
+    con = duckdb.connect()
+    sql = """
+        SELECT DATE '2012-07-26' AS session_date, TIMESTAMPTZ '2012-07-26 20:05:00+00' AS published_at
+        UNION ALL SELECT DATE '2012-07-27', TIMESTAMPTZ '2012-07-27 09:00:00+02'
+    """
+    [frame] = runner._batches(con, sql, {})
+    assert {str(dtype) for dtype in frame.dtypes} == {"datetime64[ns]"}
+    assert str(frame["published_at"][1]) == "2012-07-27 07:00:00"  # naive UTC
+    [far] = runner._batches(con, "SELECT DATE '2300-01-01' AS session_date", {})
+    assert str(far["session_date"].dtype) != "datetime64[ns]" and far["session_date"][0].year == 2300
+
+    for too_early_or_late in ("1960-01-01", "2300-01-01"):  # column-wise, then row by row
+        warehouse.execute(f"UPDATE raw.prices_daily SET session_date = DATE '{too_early_or_late}' WHERE rowid = 0")
+        [outcome] = run_suites(warehouse, load_suites("raw_prices"), PARAMS)
+        [message] = outcome.failures
+        assert "'session_date'" in message and f"session_date={too_early_or_late}" in message
+
+
 def test_mostly_is_decided_over_all_batches(warehouse, monkeypatch):
     monkeypatch.setattr(runner, "BATCH_ROWS", 2)
     outliers = load_suites("intermediate")
