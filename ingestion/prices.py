@@ -6,6 +6,7 @@ all files at once, so a rejected row is quarantined with every reason that appli
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from collections.abc import Mapping
@@ -181,16 +182,16 @@ def ticker_from_file_stem(stem: str) -> str:
 def _read_rows(file: SourceFile) -> pl.DataFrame:
     """The data rows as text under canonical column names, plus file_path, row_number, raw_value."""
     try:
-        text = file.data.decode("utf-8").removeprefix("\ufeff")
+        text = file.data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PriceFileError(
             f"not valid UTF-8: byte 0x{file.data[error.start]:02x} at offset {error.start}"
         ) from None
-    if not text.strip():
+    if not text.removeprefix("\ufeff") or text.removeprefix("\ufeff").isspace():
         raise PriceFileError("empty file: a header row is required")
-    try:
+    try:  # the checked bytes, not the text: polars would encode it back first
         table = pl.read_csv(
-            io.StringIO(text), infer_schema=False, empty_string_is_null=False
+            file.data.removeprefix(codecs.BOM_UTF8), infer_schema=False, empty_string_is_null=False
         ).fill_null("")
     except pl.exceptions.PolarsError as error:
         raise PriceFileError(f"unreadable CSV: {error}".splitlines()[0]) from None
@@ -354,9 +355,12 @@ def _unparseable(name: str, parsed_column: str) -> pl.Expr:
 
 def _check_duplicates(rows: pl.DataFrame) -> pl.DataFrame:
     """Flag repeated ticker+date among the otherwise valid rows (first = lowest path, row)."""
+    key = list(KEY)
     valid = rows.filter(pl.col("reason") == "").sort("file_path", "row_number")
     invalid = rows.filter(pl.col("reason") != "")
-    key = list(KEY)
+    # the windows below only over the repeated keys: most batches have none
+    repeated = pl.struct(key).is_duplicated()
+    unique, valid = valid.filter(~repeated), valid.filter(repeated)
     is_first = pl.int_range(pl.len()).over(key) == 0
     first_path = pl.col("file_path").first().over(key)
     first_row = pl.col("row_number").first().over(key)
@@ -375,4 +379,4 @@ def _check_duplicates(rows: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format("duplicate of {} row {}", first_path, first_row))
         .otherwise(pl.lit(""))
     )
-    return pl.concat([flagged, invalid])
+    return pl.concat([unique, flagged]).sort("file_path", "row_number").vstack(invalid)
