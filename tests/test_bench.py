@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -84,3 +85,36 @@ def test_a_run_over_the_memory_limit_is_stopped(tmp_path):
     assert measure.exit_code != 0 and measure.peak_rss_bytes > 50 * 2**20
     assert measure.wall_seconds < 60
     assert not universe.warehouse.exists()  # nothing was published
+
+
+def test_the_expected_day0_return_is_the_effect_minus_the_fit_of_the_window_effects(tmp_path):
+    """Recomputed from the written files alone: the benchmark's returns from its bars, each event's
+    session from its publication time and the calendar, the effects from INJECTED, and one least
+    squares fit per event of the effects injected into its estimation window."""
+    from newsimpact.bench.generate import ESTIMATION_WINDOW
+
+    universe = generate(tmp_path / "data", Scale(tickers=4, years=2, docs=400, nights=3), 3)
+    bars = pl.concat([
+        pl.read_csv(path, columns=["Ticker", "Date", "Close"])
+        for path in sorted(universe.root.glob("**/*.csv"))
+    ])
+    benchmark = bars.filter(pl.col("Ticker") == "^GSPC").sort("Date")["Close"].to_numpy()
+    rm = np.r_[0.0, benchmark[1:] / benchmark[:-1] - 1]
+    close_at = pl.read_parquet(universe.root / "reference" / "sessions.parquet")["close_at"]
+    events = pl.read_parquet(universe.root / "reference" / "events.parquet")
+    # published before its session's close and after the previous one's
+    session = np.searchsorted(close_at.dt.epoch("us").to_numpy(), events["published_at"].dt.epoch("us").to_numpy())
+    column = {ticker: k for k, ticker in enumerate(universe.tickers)}
+    ticker = np.array([column[t] for t in events["ticker"]])
+    effect = np.array([INJECTED.get(theme, 0.0) for theme in events["theme"]])
+    injected = np.zeros((rm.size, len(universe.tickers)))
+    injected[session, ticker] = effect
+
+    expected = []
+    for s, k, e in zip(session, ticker, effect, strict=True):
+        days = np.arange(max(s + ESTIMATION_WINDOW[0], 1), s + ESTIMATION_WINDOW[1] + 1)
+        (alpha, beta), *_ = np.linalg.lstsq(np.column_stack([np.ones(days.size), rm[days]]), injected[days, k], rcond=None)
+        expected.append(e - alpha - beta * rm[s])
+    assert np.allclose(events["expected_day0_ar"].to_numpy(), expected, rtol=0, atol=1e-9)
+    # the other events in the windows do move it: it is not the injected effect itself
+    assert np.abs(events["expected_day0_ar"].to_numpy() - effect).max() > 1e-4

@@ -27,6 +27,9 @@ ESTIMATION_WINDOW = [-250, -11]
 MIN_ESTIMATION_RETURNS = 120
 TICKERS_PER_FILE = 200  # base price files: a few multi-ticker CSVs, not one file per ticker
 DOCS_PER_FOLDER = 5000
+# Issue 8's night at full scale: one new session of 5,000 bars and 2,000 of 500,000 documents,
+# nine times an average day's share (a busy news day).
+NIGHT_DOCS_SHARE = 250
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,10 @@ def generate(root: Path, scale: Scale, seed: int = 20261126, today: date | None 
     returns = alpha + np.outer(rm, beta) + rng.normal(size=(n_sessions, n_tickers)) * sigma
 
     # Events: distinct (session, ticker) pairs, so two injected effects never stack.
-    # Each data night gets the average day's share of documents (at least one).
+    # Each data night gets 1 document in NIGHT_DOCS_SHARE of the scale's (at least one).
     first_event = min(260, n_sessions // 2)
     span = n_build - first_event
-    per_night = min(max(1, round(scale.docs / (n_sessions - first_event))), n_tickers)
+    per_night = min(max(1, round(scale.docs / NIGHT_DOCS_SHARE)), n_tickers)
     n_base = min(max(scale.docs - per_night * data_nights, 0), span * n_tickers)
     flat = np.sort(rng.choice(span * n_tickers, size=n_base, replace=False))
     night_tickers = [rng.choice(n_tickers, size=per_night, replace=False) for _ in range(data_nights)]
@@ -108,6 +111,7 @@ def generate(root: Path, scale: Scale, seed: int = 20261126, today: date | None 
     ev_theme = rng.integers(0, len(themes), n_docs)
     effects = np.array([*INJECTED.values(), *[0.0] * len(NULL_THEMES)])
     returns[ev_session, ev_ticker] += effects[ev_theme]
+    expected_day0 = _expected_day0(rm, ev_session, ev_ticker, effects[ev_theme], n_tickers)
     returns[0, :] = 0.0
 
     # Publication: half during the event session (before its close), half the evening before
@@ -139,6 +143,7 @@ def generate(root: Path, scale: Scale, seed: int = 20261126, today: date | None 
             "ticker": np.array(tickers)[ev_ticker],
             "theme": themes[ev_theme],
             "published_at": published,
+            "expected_day0_ar": expected_day0,
         }
     ).with_columns(pl.col("published_at").dt.replace_time_zone("UTC")).write_parquet(
         root / "reference" / "events.parquet"
@@ -162,6 +167,33 @@ def generate(root: Path, scale: Scale, seed: int = 20261126, today: date | None 
         night_rows=[n_tickers + 1] * data_nights,
         night_docs=doc_counts[1:],
     )
+
+
+def _expected_day0(
+    rm: np.ndarray, ev_session: np.ndarray, ev_ticker: np.ndarray, effect: np.ndarray, n_tickers: int
+) -> np.ndarray:
+    """Per event, the day-0 abnormal return the market model should find, noise aside: its
+    injected effect minus the model's fit, over the event's estimation window, of the effects
+    injected there. A security's other events sit in its estimation windows (they are not
+    event-free), so its alpha and beta absorb some of their effects: at full scale that moves a
+    theme's CAAR by about one standard error. OLS is linear in the returns, so the noise-free
+    part can be fitted on its own; sums over each window come from cumulative sums."""
+    injected = np.zeros((rm.size, n_tickers))
+    injected[ev_session, ev_ticker] = effect
+    zero = np.zeros((1, n_tickers))
+    cum_y = np.vstack([zero, np.cumsum(injected, axis=0)])
+    cum_xy = np.vstack([zero, np.cumsum(injected * rm[:, None], axis=0)])
+    cum_x, cum_xx = np.r_[0.0, np.cumsum(rm)], np.r_[0.0, np.cumsum(rm * rm)]
+    # sessions [start, stop) of the window; session 0 has no return (no previous close)
+    start = np.maximum(ev_session + ESTIMATION_WINDOW[0], 1)
+    stop = ev_session + ESTIMATION_WINDOW[1] + 1
+    n = stop - start
+    sy = cum_y[stop, ev_ticker] - cum_y[start, ev_ticker]
+    sxy = cum_xy[stop, ev_ticker] - cum_xy[start, ev_ticker]
+    sx, sxx = cum_x[stop] - cum_x[start], cum_xx[stop] - cum_xx[start]
+    beta = (sxy - sx * sy / n) / (sxx - sx * sx / n)
+    alpha = (sy - beta * sx) / n
+    return effect - alpha - beta * rm[ev_session]
 
 
 def _clear(folder: Path) -> None:

@@ -1,8 +1,11 @@
 """Are the injected theme effects found again in the published marts?
 
-An injected theme passes when its CAAR[0,0] is within 3 standard errors of the injected effect and
-significant (two-sided p < 0.05 of the cross-sectional t test); a theme with no effect should be
-significant about 5 % of the time (each of its windows and filters is one test).
+An injected theme passes when its CAAR[0,0] is within 3 standard errors of what the generator
+expects of it and significant (two-sided p < 0.05 of the cross-sectional t test). The expectation
+is the mean over the theme's events of the generator's `expected_day0_ar`: the injected effect
+minus what the market model, fitted over each event's estimation window, absorbs of the effects
+of the security's other events there. A theme with no effect should be significant about 5 % of
+the time (each of its windows and filters is one test).
 """
 
 from pathlib import Path
@@ -13,17 +16,24 @@ import polars as pl
 ALPHA = 0.05
 
 
-def theme_recovery(warehouse: Path, injected: dict[str, float]) -> pl.DataFrame:
-    """One row per theme: injected effect, N, CAAR[0,0], SE, p, and whether it is recovered."""
+def theme_recovery(warehouse: Path, injected: dict[str, float], events: Path) -> pl.DataFrame:
+    """One row per theme: injected effect, expected and found CAAR[0,0], N, SE, p, and whether
+    it is recovered. `events`: the generator's reference/events.parquet."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         frame = con.sql(
             "select theme_code, n_events, caar, caar_se, t_cross_section, p_cross_section "
             "from marts.mart_theme_significance "
             "where window_start = 0 and window_end = 0 and event_filter = 'all' order by theme_code"
         ).pl()
+    expected = (
+        pl.read_parquet(events)
+        .group_by(theme_code="theme")
+        .agg(expected=pl.col("expected_day0_ar").mean())
+    )
     effect = pl.col("theme_code").replace_strict(injected, default=0.0, return_dtype=pl.Float64)
-    frame = frame.with_columns(injected=effect).with_columns(
-        within_3se=(pl.col("caar") - pl.col("injected")).abs() < 3 * pl.col("caar_se"),
+    frame = frame.join(expected, on="theme_code", how="left").with_columns(injected=effect)
+    frame = frame.with_columns(
+        within_3se=(pl.col("caar") - pl.col("expected")).abs() < 3 * pl.col("caar_se"),
         significant=pl.col("p_cross_section") < ALPHA,
     )
     return frame.with_columns(

@@ -74,7 +74,9 @@ def run_bench(root: Path, scale: Scale, scale_name: str, seed: int, markdown: Pa
     comparison, recovery_rows, nulls = None, [], (0, 0)
     if not failed:
         comparison = _compare(root, universe.warehouse, log)
-        recovery_rows = recovery.theme_recovery(universe.warehouse, INJECTED).to_dicts()
+        recovery_rows = recovery.theme_recovery(
+            universe.warehouse, INJECTED, root / "reference" / "events.parquet"
+        ).to_dicts()
         nulls = recovery.null_rejection_rate(universe.warehouse, INJECTED)
     result = BenchResult(
         scale_name=scale_name, scale=scale, seed=seed, generate_seconds=generate_seconds,
