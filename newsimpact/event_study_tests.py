@@ -366,7 +366,7 @@ def event_study_tests_in_duckdb(
     abnormal_returns: str,
     group_by: Sequence[str],
     correlation_sample_size: int,
-    rank_batch_rows: int = 1_000_000,
+    batch_rows: int = 1_000_000,
     rank_sums: str | None = None,
 ) -> pl.DataFrame:
     """`event_study_tests` for inputs too large for memory, read from DuckDB relations (names or
@@ -375,8 +375,9 @@ def event_study_tests_in_duckdb(
     `rank_sums`: the groups' `rank_sums_in_duckdb`, kept from an earlier run (by finer groups, as
     int_theme_significance__rank_sums keeps them per quarter); computed here when None.
 
-    Only per-CAR and per-group rows and one batch of abnormal returns reach Python: the Corrado
-    U_t come summed per group and relative day (`rank_sums_in_duckdb`); r of Kolari & Pynnoenen is the mean over the pairs of at most
+    Python holds one batch at a time: of abnormal returns (`batch_rows` rows) or of whole groups'
+    CARs (about `batch_rows`; a larger group alone). The Corrado U_t come summed per group and
+    relative day (`rank_sums_in_duckdb`); r of Kolari & Pynnoenen is the mean over the pairs of at most
     `correlation_sample_size` CARs per group, those with the smallest hash(event_id, security_id): all
     of them in a smaller group (then every figure equals `event_study_tests`' within 1e-15),
     otherwise a fixed pseudo-random sample, whose mean over its pairs is an unbiased estimate of the
@@ -384,13 +385,9 @@ def event_study_tests_in_duckdb(
     group_by = list(group_by)
     group_key = ", ".join(group_by)
     groups = ", ".join(f"o.{c}" for c in group_by)
-    rows = con.sql(f"""
-        select {groups}, o.event_id, o.security_id, o.car, s.n, s.positive_share, s.scar
-        from {observations} as o
-        left join {standardised} as s using (event_id, security_id, window_start, window_end)
-    """).pl()
+    group_schema = con.sql(f"select {group_key} from {observations} limit 0").pl().schema
     if rank_sums is None:
-        computed = rank_sums_in_duckdb(con, observations, abnormal_returns, group_by, rank_batch_rows)
+        computed = rank_sums_in_duckdb(con, observations, abnormal_returns, group_by, batch_rows)
         con.register("computed_rank_sums", computed.to_arrow())
     try:
         mean_ranks = _mean_ranks(con, rank_sums or "computed_rank_sums", group_by)
@@ -452,10 +449,34 @@ def event_study_tests_in_duckdb(
         mean_r = None if correlations is None else mean_over_pairs(*correlations, days)
         correlation_rows.append({**group, "mean_r": mean_r})
     con.execute("drop table kp_returns; drop table kp_members")
-    correlations = pl.DataFrame(
-        correlation_rows, schema={**{c: rows.schema[c] for c in group_by}, "mean_r": pl.Float64}
-    )
-    return group_tests(rows, mean_ranks, correlations, group_by)
+    correlations = pl.DataFrame(correlation_rows, schema={**group_schema, "mean_r": pl.Float64})
+
+    # The per-CAR rows in batches of whole groups (a group's figures need only its own CARs):
+    # a group's batch is the number of CARs before it, in group order, over batch_rows.
+    con.execute(f"""
+        create or replace temp table test_batches as
+        select {group_key}, coalesce(sum(cars) over (
+            order by {group_key} rows between unbounded preceding and 1 preceding
+        ), 0) // {int(batch_rows)} as batch
+        from (select {group_key}, count(*) as cars from {observations} group by all)
+    """)
+    same_group = " and ".join(f"o.{c} is not distinct from b.{c}" for c in group_by)
+    try:
+        batches = con.sql("select distinct batch from test_batches order by batch").fetchall()
+        return pl.concat([
+            group_tests(
+                con.sql(f"""
+                    select {groups}, o.event_id, o.security_id, o.car, s.n, s.positive_share, s.scar
+                    from {observations} as o
+                    semi join (select * from test_batches where batch = {batch}) as b on {same_group}
+                    left join {standardised} as s using (event_id, security_id, window_start, window_end)
+                """).pl(),
+                mean_ranks, correlations, group_by,
+            )
+            for (batch,) in batches or [(-1,)]  # no CAR: one empty batch, the empty result
+        ])
+    finally:
+        con.execute("drop table test_batches")
 
 
 def _mean_ranks(con, rank_sums: str, group_by: list[str]) -> pl.DataFrame:

@@ -341,7 +341,7 @@ def synthetic_study(*args, **kwargs) -> pl.DataFrame:
 
 
 def synthetic_study_in_duckdb(
-    *args, correlation_sample_size: int, rank_batch_rows: int = 1_000_000, rank_parts: int = 0,
+    *args, correlation_sample_size: int, batch_rows: int = 1_000_000, rank_parts: int = 0,
     **kwargs,
 ) -> pl.DataFrame:
     """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path;
@@ -357,14 +357,14 @@ def synthetic_study_in_duckdb(
             con.execute(f"create table parted as select *, hash(event_id) % {rank_parts} as part from observations")
             parts = [
                 rank_sums_in_duckdb(con, f"(select * from parted where part = {part})", "abnormal_returns",
-                                    [*SYNTHETIC_GROUP_BY, "part"], rank_batch_rows)
+                                    [*SYNTHETIC_GROUP_BY, "part"], batch_rows)
                 for part in range(rank_parts)
             ]
             con.register("part_sums", pl.concat(parts).to_arrow())
             rank_sums = "part_sums"
         return event_study_tests_in_duckdb(
             con, "observations", "standardised", "abnormal_returns", SYNTHETIC_GROUP_BY,
-            correlation_sample_size, rank_batch_rows, rank_sums,
+            correlation_sample_size, batch_rows, rank_sums,
         )
 
 
@@ -429,8 +429,9 @@ def test_the_bounded_memory_path_equals_the_in_memory_one():
     for column in STATISTICS:
         difference = (actual[column] - expected[column]).abs().max()
         assert difference <= 1e-12, (column, difference)
-    # ranks streamed in batches of about 5,000 returns: exactly the same
-    batched = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_batch_rows=5_000)
+    # abnormal returns streamed in batches of about 300 rows, the 800 CARs read in batches of
+    # whole groups of about 300: exactly the same
+    batched = synthetic_study_in_duckdb(**study, correlation_sample_size=40, batch_rows=300)
     assert batched.sort(SYNTHETIC_GROUP_BY).equals(actual)
     # rank sums kept for 3 parts of the events each, as per quarter, then added: exactly the same
     parted = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_parts=3)
