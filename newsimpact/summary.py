@@ -206,6 +206,13 @@ class RunSummary:
                    if run.filtered_records else "")
                 for run in self.this_run
             ]
+            lines += [
+                f"  WARNING {run.source_name}: none of the {run.read} records this run read was "
+                f"loaded, and {run.quarantined - run.duplicates} were quarantined for a problem "
+                "(audit.quarantine says which): has the source's format changed?"
+                for run in self.this_run
+                if run.read and not run.loaded and run.quarantined > run.duplicates
+            ]
         passed = sum(check.passed for check in self.checks)
         suites = [check for check in self.checks if check.check.startswith("gx_")]
         lines += [

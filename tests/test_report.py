@@ -461,6 +461,30 @@ def test_the_run_summary_names_the_report_and_a_failure_after_publishing(tmp_pat
     assert f"Report (HTML, opens offline): {tmp_path / 'w_report.html'}" in text
 
 
+def test_the_run_summary_warns_when_a_source_loaded_none_of_what_it_read(tmp_path):
+    """Every record read quarantined is no failure (the run goes on and publishes), but likely a
+    format change upstream: the summary says so. Duplicates only, or nothing read, is no warning."""
+    from newsimpact.summary import RunCounts, RunSummary
+
+    summary = RunSummary(
+        command="run", warehouse_path=tmp_path / "w.duckdb", data_docs=tmp_path / "docs",
+        logs_dir=tmp_path / "logs", run_id="r1", run_succeeded=True, failed_steps=[],
+        published_build="B1",
+        this_run=[
+            RunCounts("news", read=40, loaded=0, quarantined=40, skipped_files=3, duplicates=2),
+            RunCounts("feed", read=5, loaded=0, quarantined=5, skipped_files=0, duplicates=5),
+            RunCounts("prices", read=0, loaded=0, quarantined=0, skipped_files=9),
+            RunCounts("more_news", read=10, loaded=9, quarantined=1, skipped_files=0),
+        ],
+    )
+
+    warnings = [line for line in summary.render().splitlines() if "WARNING" in line]
+    assert warnings == [
+        "  WARNING news: none of the 40 records this run read was loaded, and 38 were quarantined "
+        "for a problem (audit.quarantine says which): has the source's format changed?"
+    ]
+
+
 def test_a_build_without_figures_says_so_instead_of_drawing_empty_charts(tiny_serving, tmp_path):
     with duckdb.connect(str(tiny_serving)) as connection:
         connection.execute("update marts.fct_event_impact set status = 'missing_prices'")
