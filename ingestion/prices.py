@@ -7,7 +7,6 @@ all files at once, so a rejected row is quarantined with every reason that appli
 from __future__ import annotations
 
 import codecs
-import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -187,7 +186,7 @@ def _read_rows(file: SourceFile) -> pl.DataFrame:
         raise PriceFileError(
             f"not valid UTF-8: byte 0x{file.data[error.start]:02x} at offset {error.start}"
         ) from None
-    if not text.removeprefix("\ufeff") or text.removeprefix("\ufeff").isspace():
+    if not text.removeprefix("\ufeff").strip():
         raise PriceFileError("empty file: a header row is required")
     try:  # the checked bytes, not the text: polars would encode it back first
         table = pl.read_csv(

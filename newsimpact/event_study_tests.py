@@ -576,10 +576,10 @@ class _RankSums:
             return
         self._cover(int(rel_day.min()), int(rel_day.max()))
         cell = group_index * self.n.shape[1] + (rel_day - self.first_day)
-        shape = self.n.shape
-        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=self.n.size).reshape(shape)
-        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=self.n.size).reshape(shape)
-        self.n += np.bincount(cell, minlength=self.n.size).reshape(shape)
+        shape, size = self.n.shape, self.n.size
+        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=size).reshape(shape)
+        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=size).reshape(shape)
+        self.n += np.bincount(cell, minlength=size).reshape(shape)
 
     def _cover(self, first: int, last: int) -> None:
         """Widen the sums to the relative days [first, last] too (new columns hold zeros)."""
