@@ -184,7 +184,11 @@ def _listed(root: Path, suffixes: Iterable[str]) -> Listed:
                     ) is not None:
                         found.append((rel_path, info))
         except (FileNotFoundError, NotADirectoryError):  # gone since its parent was listed
-            continue  # (an unreadable folder raises: its files must not count as deleted)
+            continue
+        except PermissionError as error:  # never skipped: its files would count as deleted
+            raise PermissionError(
+                f"cannot list {folder} ({error.strerror}): its files would count as deleted"
+            ) from None
     return tuple(sorted(found, key=lambda listed: listed[0]))
 
 

@@ -46,3 +46,32 @@ def test_a_chunk_listing_opens_its_files_and_lists_every_other_as_skipped(tmp_pa
     assert [file.rel_path for file in listing.files] == ["c.csv"]
     assert listing.skipped_files == ("a.csv", "b.csv", "d.csv")
     assert listing.restat_files == ()
+
+
+def test_nested_folders_are_listed_and_an_unreadable_one_stops_the_listing(tmp_path: Path, monkeypatch):
+    """Files in subfolders are listed under their relative paths (sorted, a folder's link not
+    followed); a subfolder that cannot be listed raises, naming it, rather than having its files
+    count as deleted. (Tests run as root, which reads every folder: the refusal is simulated.)"""
+    import pytest
+
+    import ingestion.quarantine as quarantine
+
+    folder = _folder(tmp_path)
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "sub" / "deeper" / "g.csv").write_bytes(b"x")
+    (folder / "sub" / "h.CSV").write_bytes(b"x")
+    (folder / "linked").symlink_to(folder / "sub", target_is_directory=True)
+    assert [path for path, _ in quarantine._listed(folder, [".csv"])] == [
+        "a.csv", "b.csv", "c.csv", "d.csv", "sub/deeper/g.csv", "sub/h.CSV",
+    ]
+
+    scandir = os.scandir
+
+    def refusing(path):
+        if str(path).endswith("deeper"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(quarantine.os, "scandir", refusing)
+    with pytest.raises(PermissionError, match=r"cannot list .*deeper \(Permission denied\)"):
+        read_chunks(folder, [".csv"], {}, max_bytes=80)
