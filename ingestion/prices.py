@@ -355,11 +355,11 @@ def _unparseable(name: str, parsed_column: str) -> pl.Expr:
 def _check_duplicates(rows: pl.DataFrame) -> pl.DataFrame:
     """Flag repeated ticker+date among the otherwise valid rows (first = lowest path, row)."""
     key = list(KEY)
-    valid = rows.filter(pl.col("reason") == "").sort("file_path", "row_number")
+    valid = rows.filter(pl.col("reason") == "")
     invalid = rows.filter(pl.col("reason") != "")
-    # the windows below only over the repeated keys: most batches have none
+    # the windows below only over the repeated keys (most batches have none), in path, row order
     repeated = pl.struct(key).is_duplicated()
-    unique, valid = valid.filter(~repeated), valid.filter(repeated)
+    unique, valid = valid.filter(~repeated), valid.filter(repeated).sort("file_path", "row_number")
     is_first = pl.int_range(pl.len()).over(key) == 0
     first_path = pl.col("file_path").first().over(key)
     first_row = pl.col("row_number").first().over(key)

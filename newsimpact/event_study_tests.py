@@ -509,7 +509,6 @@ def rank_sums_in_duckdb(
         from (select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations})
     """)
     try:
-        (group_count,), = con.sql("select count(distinct group_index) from rank_members").fetchall()
         windows = con.sql("select distinct window_start, window_end from rank_members order by all").fetchall()
         # pair and window -> its groups: members sorted by (pair, window), `offsets` per key
         members = con.sql(
@@ -518,7 +517,8 @@ def rank_sums_in_duckdb(
         keys = members["pair_index"] * len(windows) + members["window_index"]
         pairs = int(members["pair_index"].max()) + 1 if keys.size else 0
         offsets = np.searchsorted(keys, np.arange(pairs * len(windows) + 1))
-        sums = _RankSums(group_count)
+        group_index = members["group_index"]
+        sums = _RankSums(int(group_index.max()) + 1 if group_index.size else 0)  # dense ranks from 0
         stream = con.sql(f"""
             select p.pair_index, a.rel_day, a.is_estimation_day, a.abnormal_return
             from {abnormal_returns} as a
@@ -528,7 +528,7 @@ def rank_sums_in_duckdb(
         """).to_arrow_reader(batch_rows)
         for batch in _whole_pairs(stream):
             _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns},
-                              windows, offsets, members["group_index"])
+                              windows, offsets, group_index)
         con.register("batch_rank_sums", sums.table())
         try:
             return con.sql(f"""

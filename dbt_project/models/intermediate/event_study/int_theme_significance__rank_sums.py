@@ -8,27 +8,20 @@ of the quarters missing from the table only. New events reach the recent quarter
 the returns of those, not of the whole history; integer sums make the result equal a full build's."""
 
 from newsimpact.event_study_tests import rank_sums_in_duckdb
-from newsimpact.theme_models import groups_to_compute
+from newsimpact.theme_models import build_missing_groups
 
 GROUP_BY = ["theme_code", "window_start", "window_end", "event_filter", "event_quarter"]
 
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="append", on_schema_change="fail")
-    with groups_to_compute(
+    abnormal_returns = f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})"
+    batch_rows = int(dbt.config.get("batch_rows"))
+    return build_missing_groups(
         dbt, session, dbt.ref("int_theme_significance__rank_inputs"),
         dbt.ref("int_theme_significance__observations"), GROUP_BY, "rank_observations",
-    ) as to_compute:
-        if to_compute is None:
-            return session.sql(f"select * from {dbt.this} limit 0")
-        sums = rank_sums_in_duckdb(
-            session,
-            observations="rank_observations",
-            abnormal_returns=f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})",
-            group_by=GROUP_BY,
-            batch_rows=int(dbt.config.get("batch_rows")),
-        )
-    # A relation on this connection, as in int_event_study__scar.
-    return session.from_arrow(
-        sums.join(to_compute, on=GROUP_BY, how="left").sort([*GROUP_BY, "rel_day"]).to_arrow()
+        lambda observations: rank_sums_in_duckdb(
+            session, observations, abnormal_returns, GROUP_BY, batch_rows
+        ),
+        order_by=["rel_day"],
     )

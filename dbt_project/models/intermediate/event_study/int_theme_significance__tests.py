@@ -12,28 +12,23 @@ reads at most `kp_correlation_sample_size` CARs per group (see event_study_tests
 the YAML). At full scale the per-CAR rows read whole took 2.4 GB of the dbt process."""
 
 from newsimpact.event_study_tests import event_study_tests_in_duckdb
-from newsimpact.theme_models import groups_to_compute
+from newsimpact.theme_models import build_missing_groups
 
 GROUP_BY = ["theme_code", "window_start", "window_end", "event_filter"]
 
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="append", on_schema_change="fail")
-    with groups_to_compute(
+    standardised = f"({dbt.ref('int_event_study__scar').sql_query()})"
+    abnormal_returns = f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})"
+    rank_sums = f"({dbt.ref('int_theme_significance__rank_sums').sql_query()})"
+    sample_size = int(dbt.config.get("kp_correlation_sample_size"))
+    batch_rows = int(dbt.config.get("batch_rows"))
+    return build_missing_groups(
         dbt, session, dbt.ref("int_theme_significance__inputs"),
         dbt.ref("int_theme_significance__observations"), GROUP_BY, "significance_observations",
-    ) as to_compute:
-        if to_compute is None:
-            return session.sql(f"select * from {dbt.this} limit 0")
-        tests = event_study_tests_in_duckdb(
-            session,
-            observations="significance_observations",
-            standardised=f"({dbt.ref('int_event_study__scar').sql_query()})",
-            abnormal_returns=f"({dbt.ref('int_event_study__abnormal_returns').sql_query()})",
-            group_by=GROUP_BY,
-            correlation_sample_size=int(dbt.config.get("kp_correlation_sample_size")),
-            batch_rows=int(dbt.config.get("batch_rows")),
-            rank_sums=f"({dbt.ref('int_theme_significance__rank_sums').sql_query()})",
-        )
-    # A relation on this connection, as in int_event_study__scar.
-    return session.from_arrow(tests.join(to_compute, on=GROUP_BY, how="left").sort(GROUP_BY).to_arrow())
+        lambda observations: event_study_tests_in_duckdb(
+            session, observations, standardised, abnormal_returns, GROUP_BY,
+            correlation_sample_size=sample_size, batch_rows=batch_rows, rank_sums=rank_sums,
+        ),
+    )
