@@ -132,14 +132,15 @@ def read_documents(
     source_name: str,
     *,
     skip_hashes: Mapping[str, str] = {},
-    skip_stats: Mapping[str, tuple[int, int]] = {},
+    skip_stats: pl.DataFrame | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     now: datetime | None = None,
     workers: int = 1,
     chunk: FolderChunk | None = None,
 ) -> NewsBatch:
     """Read every `*.txt` under `root` (or only those of `chunk`); files whose (size,
-    mtime_ns) equals `skip_stats[path]`, or else whose hash equals `skip_hashes[path]`, are skipped.
+    mtime_ns) is the one `skip_stats` records for their path, or else whose hash equals
+    `skip_hashes[path]`, are skipped.
 
     With `workers` > 1 and at least `PARALLEL_MIN_FILES` files to read, documents are parsed by
     that many processes; the batch is the same as a serial read's.

@@ -103,13 +103,13 @@ def read_price_files(
     source_name: str,
     *,
     skip_hashes: Mapping[str, str] = {},
-    skip_stats: Mapping[str, tuple[int, int]] = {},
+    skip_stats: pl.DataFrame | None = None,
     max_bytes: int = limits.MAX_PRICE_FILE_BYTES,
     now: datetime | None = None,
     chunk: FolderChunk | None = None,
 ) -> PriceBatch:
     """Read every `*.csv` / `*.txt` under `root` (or only those of `chunk`), skipping files
-    whose (size, mtime_ns) is `skip_stats[path]` or whose hash is `skip_hashes[path]`.
+    whose (size, mtime_ns) is the one `skip_stats` records or whose hash is `skip_hashes[path]`.
 
     A record is a data row; a file that cannot be read at all (not UTF-8, no header, a required
     column missing, over `max_bytes`, a link out of the folder) counts as one record, quarantined

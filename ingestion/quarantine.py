@@ -85,8 +85,18 @@ class QuarantineRecord:
     record_key: str | None = None
 
 
-# (relative path, lstat) of a folder's files, sorted: see `_listed`
-Listed = tuple[tuple[str, os.stat_result], ...]
+# A folder's files, sorted by path (`_listed`): size and mtime from one lstat, links flagged.
+FOLDER_LISTING_SCHEMA: dict[str, pl.DataType] = {
+    "file_path": pl.String(),
+    "file_size": pl.Int64(),
+    "file_mtime_ns": pl.Int64(),
+    "is_link": pl.Boolean(),
+}
+# The (size, mtime_ns) recorded for each file read from a folder
+# (`warehouse.loaders.manifest_stats`): a file listed with the same pair is skipped unopened.
+SKIP_STATS_SCHEMA: dict[str, pl.DataType] = {
+    "file_path": pl.String(), "file_size": pl.Int64(), "file_mtime_ns": pl.Int64()
+}
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ class FolderChunk:
     """The files of one chunk of a folder (`read_chunks`), with the folder's one listing."""
 
     files: frozenset[str]
-    listed: Listed
+    listed: pl.DataFrame  # FOLDER_LISTING_SCHEMA
 
 
 def list_source_files(
@@ -103,7 +113,7 @@ def list_source_files(
     skip_hashes: Mapping[str, str],
     *,
     max_bytes: int,
-    skip_stats: Mapping[str, tuple[int, int]] = {},
+    skip_stats: pl.DataFrame | None = None,
     chunk: FolderChunk | None = None,
 ) -> SourceListing:
     """Files under `root` (recursively, sorted by relative path) whose name ends in `suffixes`.
@@ -112,36 +122,41 @@ def list_source_files(
     the chunk is listed as skipped without being opened: a source is read in chunks
     (`read_chunks`), every chunk's listing naming every file present.
 
-    A file is unchanged, and skipped, when its (size, mtime_ns) equals `skip_stats[path]` (it is
-    then neither opened nor hashed) or else its content hash equals `skip_hashes[path]`.
+    A file is unchanged, and skipped, when its (size, mtime_ns) is the one `skip_stats`
+    (SKIP_STATS_SCHEMA) records for its path (it is then neither opened nor hashed) or else its
+    content hash equals `skip_hashes[path]`.
 
     A symbolic link is never read: a link whose target is outside `root` (its content must not
     reach the warehouse), a dangling link and a link inside `root` (its target is read under its
     own path, so reading the link too would load it twice) are listed with a `problem`, as are a
     hidden file (a name or folder starting with '.', which includes a file named just '.txt') and
-    a file over `max_bytes`. Links to folders are not followed (`Path.rglob`).
+    a file over `max_bytes`. Links to folders are not followed.
     """
     base = root.resolve()
     to_read: list[SourceFile] = []
-    skipped: list[str] = []
     restat: list[tuple[str, int, int]] = []
     listed = _listed(root, suffixes) if chunk is None else chunk.listed
-    for rel_path, info in listed:
-        if (chunk is not None and rel_path not in chunk.files) or _unchanged(rel_path, info, skip_stats):
-            skipped.append(rel_path)
-            continue
-        file = _source_file(root / rel_path, rel_path, base, max_bytes, info)
+    to_open = _to_open(listed, skip_stats)
+    if chunk is not None:
+        to_open = to_open.filter(pl.col("file_path").is_in(list(chunk.files)))
+    skipped = listed.filter(~pl.col("file_path").is_in(to_open["file_path"].implode()))
+    skipped_paths: list[str] = skipped["file_path"].to_list()
+    skipped_by_hash: list[str] = []
+    for rel_path, size, mtime_ns, is_link in to_open.iter_rows():
+        file = _source_file(root / rel_path, rel_path, base, max_bytes, size, mtime_ns, is_link)
         if skip_hashes.get(rel_path) == file.content_hash:
-            skipped.append(rel_path)
+            skipped_by_hash.append(rel_path)
             if file.size is not None and file.mtime_ns is not None:
                 restat.append((rel_path, file.size, file.mtime_ns))
         else:
             to_read.append(file)
-    return SourceListing(tuple(to_read), tuple(skipped), tuple(restat))
+    if skipped_by_hash:
+        skipped_paths = sorted([*skipped_paths, *skipped_by_hash])
+    return SourceListing(tuple(to_read), tuple(skipped_paths), tuple(restat))
 
 
 def read_chunks(
-    root: Path, suffixes: Iterable[str], skip_stats: Mapping[str, tuple[int, int]], max_bytes: int
+    root: Path, suffixes: Iterable[str], skip_stats: pl.DataFrame | None, max_bytes: int
 ) -> list[FolderChunk]:
     """The files `list_source_files` may have to open (their stats changed, or new), in path order,
     cut into chunks of at most `max_bytes` (a larger file alone): a first load of a large
@@ -152,24 +167,26 @@ def read_chunks(
     chunks: list[frozenset[str]] = []
     chunk: list[str] = []
     size = 0
-    for rel_path, info in listed:
-        if _unchanged(rel_path, info, skip_stats):
-            continue
-        if chunk and size + info.st_size > max_bytes:
+    to_open = _to_open(listed, skip_stats).select("file_path", "file_size")
+    for rel_path, file_size in to_open.iter_rows():
+        if chunk and size + file_size > max_bytes:
             chunks.append(frozenset(chunk))
             chunk, size = [], 0
         chunk.append(rel_path)
-        size += info.st_size
+        size += file_size
     return [FolderChunk(files, listed) for files in [*chunks, frozenset(chunk)]]
 
 
-def _listed(root: Path, suffixes: Iterable[str]) -> Listed:
-    """(relative path, lstat) of the files under `root` ending in `suffixes`, sorted. One
+def _listed(root: Path, suffixes: Iterable[str]) -> pl.DataFrame:
+    """The files under `root` ending in `suffixes` (FOLDER_LISTING_SCHEMA), sorted by path. One
     lstat per file: it tells a link from a regular file and, for a file, is its stat. Links to
-    folders are not followed. `os.scandir`, not `Path.rglob`: a night lists every file of a
-    500,000-document folder, and rglob's Path per entry took most of that time."""
+    folders are not followed. `os.scandir`, not `Path.rglob`, and columns, not a tuple per
+    file: a night lists every file of a 500,000-document folder."""
     wanted = tuple(suffix.lower() for suffix in suffixes)
-    found: list[tuple[str, os.stat_result]] = []
+    paths: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    links: list[bool] = []
     folders = [(str(root), "")]
     while folders:
         folder, prefix = folders.pop()
@@ -182,18 +199,30 @@ def _listed(root: Path, suffixes: Iterable[str]) -> Listed:
                     elif entry.name.lower().endswith(wanted) and (
                         info := _link_or_file_stat(entry)
                     ) is not None:
-                        found.append((rel_path, info))
+                        paths.append(rel_path)
+                        sizes.append(info.st_size)
+                        mtimes.append(info.st_mtime_ns)
+                        links.append(stat.S_ISLNK(info.st_mode))
         except (FileNotFoundError, NotADirectoryError):  # gone since its parent was listed
             continue
         except PermissionError as error:  # never skipped: its files would count as deleted
             raise PermissionError(
                 f"cannot list {folder} ({error.strerror}): its files would count as deleted"
             ) from None
-    return tuple(sorted(found, key=lambda listed: listed[0]))
+    columns = {"file_path": paths, "file_size": sizes, "file_mtime_ns": mtimes, "is_link": links}
+    return pl.DataFrame(columns, schema=FOLDER_LISTING_SCHEMA).sort("file_path")
 
 
-def _unchanged(rel_path: str, info: os.stat_result, skip_stats: Mapping[str, tuple[int, int]]) -> bool:
-    return not stat.S_ISLNK(info.st_mode) and skip_stats.get(rel_path) == (info.st_size, info.st_mtime_ns)
+def _to_open(listed: pl.DataFrame, skip_stats: pl.DataFrame | None) -> pl.DataFrame:
+    """The listed files to open: all but those whose (size, mtime_ns) is the recorded one.
+    A link is always opened (to find what it points to now)."""
+    if skip_stats is None or skip_stats.is_empty():
+        return listed
+    keys = list(SKIP_STATS_SCHEMA)
+    unchanged = listed.filter(~pl.col("is_link")).join(
+        skip_stats.select(keys).cast(SKIP_STATS_SCHEMA), on=keys, how="semi"
+    )
+    return listed.filter(~pl.col("file_path").is_in(unchanged["file_path"].implode()))
 
 
 def problem_record(file: SourceFile) -> QuarantineRecord | None:
@@ -211,13 +240,14 @@ def _link_or_file_stat(entry: os.DirEntry) -> os.stat_result | None:
 
 
 def _source_file(
-    path: Path, rel_path: str, base: Path, max_bytes: int, info: os.stat_result
+    path: Path, rel_path: str, base: Path, max_bytes: int, size: int, mtime_ns: int, is_link: bool
 ) -> SourceFile:
-    """`info` is the file's lstat, taken before reading: a file changed in between is recorded
-    with its older stats, so the next listing hashes it again instead of skipping it."""
+    """`size`, `mtime_ns` and `is_link` are the file's lstat, taken before reading: a file changed
+    in between is recorded with its older stats, so the next listing hashes it again instead of
+    skipping it."""
     if any(part.startswith(".") for part in Path(rel_path).parts):
         return _unread(rel_path, "hidden file (its name or a folder's starts with '.'): not read")
-    if stat.S_ISLNK(info.st_mode):
+    if is_link:
         target = path.resolve()
         if not target.exists():
             return _unread(rel_path, f"dangling symbolic link to {target}: not read")
@@ -230,19 +260,17 @@ def _source_file(
             f"symbolic link to {target.relative_to(base).as_posix()}, inside the source folder: "
             "not read (a file in the folder is read under its own path, once)",
         )
-    if info.st_size > max_bytes:
+    if size > max_bytes:
         return SourceFile(
             rel_path,
             b"",
             _file_hash(path),
-            f"file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit",
-            info.st_size,
-            info.st_mtime_ns,
+            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+            size,
+            mtime_ns,
         )
     data = path.read_bytes()
-    return SourceFile(
-        rel_path, data, hashlib.sha256(data).hexdigest(), None, info.st_size, info.st_mtime_ns
-    )
+    return SourceFile(rel_path, data, hashlib.sha256(data).hexdigest(), None, size, mtime_ns)
 
 
 def _unread(rel_path: str, problem: str) -> SourceFile:

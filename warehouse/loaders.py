@@ -41,7 +41,7 @@ import ingestion.news
 import ingestion.prices
 from ingestion.news import NewsBatch
 from ingestion.prices import PriceBatch
-from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
+from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE, SKIP_STATS_SCHEMA
 from ingestion.sec import SEC_SOURCE_TYPE
 from warehouse.schema import ensure_schema
 
@@ -92,21 +92,21 @@ def manifest_hashes(
 
 def manifest_stats(
     con: duckdb.DuckDBPyConnection, source_name: str, version: str | None = None
-) -> dict[str, tuple[int, int]]:
-    """file_path -> (size, mtime_ns) of the files `manifest_hashes` lists that were read from a
-    folder: the readers' `skip_stats`, which skip a file without opening it."""
+) -> pl.DataFrame:
+    """(file_path, file_size, file_mtime_ns) of the files `manifest_hashes` lists that were read
+    from a folder: the readers' `skip_stats`, which skip a file without opening it. A frame, not
+    a dict: a night compares 500,000 files with it."""
     ensure_schema(con)
     current, params = _current_version(version)
-    rows = con.execute(
+    return con.sql(
         f"""
         SELECT file_path, file_size, file_mtime_ns FROM audit.ingested_files
         WHERE source_name = $source AND NOT coalesce(needs_reread, false)
           AND parser_version IS NOT DISTINCT FROM {current}
           AND file_size IS NOT NULL AND file_mtime_ns IS NOT NULL
         """,
-        {"source": source_name, **params},
-    ).fetchall()
-    return {path: (size, mtime_ns) for path, size, mtime_ns in rows}
+        params={"source": source_name, **params},
+    ).pl().cast(SKIP_STATS_SCHEMA)
 
 
 def load_news(
@@ -114,15 +114,15 @@ def load_news(
     batch: NewsBatch,
     *,
     now: datetime | None = None,
-    modified_at: Mapping[str, datetime] | None = None,
+    modified_at: pl.DataFrame | None = None,
     source_type: str = DOCUMENTS_SOURCE_TYPE,
     version: str | None = None,
 ) -> LoadResult:
     """Merge a news batch and reconcile the source with the files it lists.
 
-    `modified_at` (file_path -> mtime) decides which of two files of the source holding the same
-    document id wins (the newer; without mtimes, the lower path). A document id already loaded
-    from another source is quarantined as a duplicate."""
+    `modified_at` (LISTING_SCHEMA: each file's mtime) decides which of two files of the source
+    holding the same document id wins (the newer; without mtimes, the lower path). A document id
+    already loaded from another source is quarantined as a duplicate."""
     params = {
         "source": batch.source_name,
         "now": now or datetime.now(UTC),
@@ -261,7 +261,7 @@ def load_prices(
     batch: PriceBatch,
     *,
     now: datetime | None = None,
-    modified_at: Mapping[str, datetime] | None = None,
+    modified_at: pl.DataFrame | None = None,
     source_type: str = CSV_SOURCE_TYPE,
     version: str | None = None,
 ) -> LoadResult:
@@ -446,17 +446,18 @@ LISTING_SCHEMA: dict[str, pl.DataType] = {
 
 
 def _listing_frames(
-    files: pl.DataFrame, skipped_files: tuple[str, ...], modified_at: Mapping[str, datetime] | None
+    files: pl.DataFrame, skipped_files: tuple[str, ...], modified_at: pl.DataFrame | None
 ) -> dict[str, pl.DataFrame]:
     """`_incoming_present`: every file in the source folder (read or skipped as unchanged), with
-    its modification time when the caller knows it."""
-    paths = sorted(set(files["file_path"].to_list()) | set(skipped_files))
-    mtimes = modified_at or {}
-    frame = pl.DataFrame(
-        {"file_path": paths, "modified_at": [mtimes.get(path) for path in paths]},
-        schema=LISTING_SCHEMA,
-    )
-    return {"_incoming_present": frame}
+    its modification time when the caller knows it (`modified_at`: LISTING_SCHEMA, a row per
+    file at most; files it does not list have none)."""
+    paths = pl.concat([
+        files.select(pl.col("file_path").cast(pl.String())),
+        pl.DataFrame({"file_path": skipped_files}, schema={"file_path": pl.String()}),
+    ]).unique().sort("file_path")
+    times = pl.DataFrame(schema=LISTING_SCHEMA) if modified_at is None else modified_at
+    frame = paths.join(times.cast(LISTING_SCHEMA), on="file_path", how="left")
+    return {"_incoming_present": frame.select(list(LISTING_SCHEMA))}
 
 
 def _stage_changed_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> None:

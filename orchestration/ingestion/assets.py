@@ -9,7 +9,6 @@ whose duplicate verdict depended on a changed file are re-read in further passes
 
 import dataclasses
 import hashlib
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from ingestion.calendar import build_sessions, index_epoch
 from ingestion.extraction import build_gazetteer, load_taxonomy
@@ -37,6 +37,7 @@ from orchestration.dbt.project import DBT_PROJECT_DIR
 from orchestration.pull.assets import landing_key
 from orchestration.resources import NewsimpactResource
 from warehouse.loaders import (
+    LISTING_SCHEMA,
     PARSER_VERSIONS,
     LoadResult,
     data_date_range,
@@ -74,42 +75,34 @@ MAX_PASSES = 4
 CHUNK_BYTES = 64 * 2**20
 
 
-def _modified_at(root: Path, cache: dict[str, datetime], batch: Any) -> dict[str, datetime]:
-    """Modification time (UTC) of every file the batch lists: newer wins among duplicate ids.
-    Cached for the run (and filled by `_folder_chunks`): every chunk lists all its files."""
-    mtimes = {}
-    for rel_path in [*batch.files["file_path"].to_list(), *batch.skipped_files]:
-        if rel_path not in cache:
-            try:
-                cache[rel_path] = datetime.fromtimestamp((root / rel_path).stat().st_mtime, UTC)
-            except OSError:  # gone since it was read: the next run removes it
-                continue
-        mtimes[rel_path] = cache[rel_path]
-    return mtimes
+def _listing_times(root: Path, chunk: FolderChunk) -> pl.DataFrame:
+    """Modification time (UTC) of every file the folder's listing holds: newer wins among
+    duplicate ids. A link's time is its target's (a dangling link has none)."""
+    targets = []
+    for rel_path in chunk.listed.filter(pl.col("is_link"))["file_path"]:
+        try:
+            targets.append((rel_path, (root / rel_path).stat().st_mtime_ns))
+        except OSError:  # dangling, or gone since it was listed
+            continue
+    mtimes = pl.concat([
+        chunk.listed.filter(~pl.col("is_link")).select("file_path", "file_mtime_ns"),
+        pl.DataFrame(
+            targets, schema={"file_path": pl.String(), "file_mtime_ns": pl.Int64()}, orient="row"
+        ),
+    ])
+    modified_at = pl.from_epoch(pl.col("file_mtime_ns") // 1000, time_unit="us")
+    return mtimes.select("file_path", modified_at=modified_at.dt.replace_time_zone("UTC"))
 
 
-def _folder_chunks(
-    root: Path, suffixes: Sequence[str], mtimes: dict[str, datetime],
-    skip_stats: Mapping[str, tuple[int, int]],
-) -> list[FolderChunk | None]:
-    """The folder's chunks; the listing's times of its regular files fill the `_modified_at`
-    cache, so the files are not stat'ed again (a link's time is its target's, stat'ed then)."""
-    chunks = read_chunks(root, suffixes, skip_stats, CHUNK_BYTES)
-    mtimes.update(
-        (rel_path, datetime.fromtimestamp(info.st_mtime, UTC))
-        for rel_path, info in chunks[0].listed if stat.S_ISREG(info.st_mode)
-    )
-    return list(chunks)
-
-
-def _one_chunk(_skip_stats: Mapping[str, tuple[int, int]]) -> list[FolderChunk | None]:
+def _one_chunk(_skip_stats: pl.DataFrame) -> list[FolderChunk | None]:
     """Landed payloads: a night's pull is small, read whole."""
     return [None]
 
 
-def _fetched_at(root: Path) -> dict[str, datetime]:
+def _fetched_at(root: Path) -> pl.DataFrame:
     """A landed payload's 'modification time' is when it was fetched: the newest version wins."""
-    return {payload.rel_path: payload.fetched_at for payload in landed_payloads(root)}
+    rows = [(payload.rel_path, payload.fetched_at) for payload in landed_payloads(root)]
+    return pl.DataFrame(rows, schema=LISTING_SCHEMA, orient="row")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +114,11 @@ class Reading:
     source_type: str  # as recorded in audit tables
     version: str  # part of each file's change key
     # (skip_hashes, skip_stats, now, chunk) -> batch; skip_stats: (size, mtime_ns) of folder
-    # files; chunk: the files to read (None: all)
+    # files (`manifest_stats`); chunk: the files to read (None: all)
     read: Callable[..., Any]
-    modified_at: Callable[[Any], dict[str, datetime]]
-    chunks: Callable[[Mapping[str, tuple[int, int]]], list[FolderChunk | None]] = _one_chunk
+    # chunk -> the files' modification times (`warehouse.loaders.LISTING_SCHEMA`), or None
+    modified_at: Callable[[FolderChunk | None], pl.DataFrame | None]
+    chunks: Callable[[pl.DataFrame], list[FolderChunk | None]] = _one_chunk
 
 
 def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
@@ -132,13 +126,13 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
     extraction = None
     for source in settings.news_sources:
         if source.type == "documents":
-            root, mtimes = source.path, {}
+            root = source.path
             readings.append(Reading(
                 source, root, DOCUMENTS_SOURCE_TYPE, PARSER_VERSIONS[DOCUMENTS_SOURCE_TYPE],
                 # parsing processes: as many as DuckDB may use threads
                 partial(_read_documents, root, source.name, settings.duckdb.threads),
-                partial(_modified_at, root, mtimes),
-                partial(_folder_chunks, root, [".txt"], mtimes),
+                partial(_listing_times, root),
+                partial(read_chunks, root, [".txt"], max_bytes=CHUNK_BYTES),
             ))
             continue
         if extraction is None:  # built once: the gazetteer reads the loaded security master
@@ -160,7 +154,7 @@ def _news_readings(settings: Settings, connection: Any) -> list[Reading]:
             # extraction depends on the gazetteer: a new security master re-reads the payloads
             f"{version}+{extraction['gazetteer'].version[:16]}",
             partial(_read_landed, reader, root, source.name, options),
-            lambda _batch, root=root: _fetched_at(root),
+            lambda _chunk, root=root: _fetched_at(root),
         ))
     return readings
 
@@ -169,11 +163,11 @@ def _price_readings(settings: Settings) -> list[Reading]:
     readings = []
     for source in settings.price_sources:
         if source.type == "csv":
-            root, mtimes = source.path, {}
+            root = source.path
             readings.append(Reading(
                 source, root, CSV_SOURCE_TYPE, PARSER_VERSIONS[CSV_SOURCE_TYPE],
-                partial(_read_price_files, root, source.name), partial(_modified_at, root, mtimes),
-                partial(_folder_chunks, root, PRICE_FILE_SUFFIXES, mtimes),
+                partial(_read_price_files, root, source.name), partial(_listing_times, root),
+                partial(read_chunks, root, PRICE_FILE_SUFFIXES, max_bytes=CHUNK_BYTES),
             ))
             continue
         root = settings.landing_dir / source.name
@@ -181,14 +175,14 @@ def _price_readings(settings: Settings) -> list[Reading]:
             source, root, PRICE_API_SOURCE_TYPE, PRICE_API_PARSER_VERSION,
             partial(_read_landed, read_price_payloads, root, source.name,
                     {"provider": source.type}),
-            lambda _batch: {},
+            lambda _chunk: None,
         ))
     return readings
 
 
 def _read_documents(
     root: Path, name: str, workers: int, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime, chunk: FolderChunk | None,
+    skip_stats: pl.DataFrame, now: datetime, chunk: FolderChunk | None,
 ) -> Any:
     return read_documents(
         root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, workers=workers,
@@ -198,7 +192,7 @@ def _read_documents(
 
 def _read_price_files(
     root: Path, name: str, skip_hashes: Mapping[str, str],
-    skip_stats: Mapping[str, tuple[int, int]], now: datetime, chunk: FolderChunk | None,
+    skip_stats: pl.DataFrame, now: datetime, chunk: FolderChunk | None,
 ) -> Any:
     return read_price_files(
         root, name, skip_hashes=skip_hashes, skip_stats=skip_stats, now=now, chunk=chunk
@@ -207,7 +201,7 @@ def _read_price_files(
 
 def _read_landed(
     reader: Callable[..., Any], root: Path, name: str, options: Mapping[str, Any],
-    skip_hashes: Mapping[str, str], _skip_stats: Mapping[str, tuple[int, int]], now: datetime,
+    skip_hashes: Mapping[str, str], _skip_stats: pl.DataFrame, now: datetime,
     _chunk: None,
 ) -> Any:
     """Landed payloads are listed from their metadata with their hash: no stats to compare."""
@@ -246,7 +240,7 @@ def _ingest(
                         manifest_hashes(connection, name, reading.version), stats, now, chunk
                     )
                     counts = load(
-                        connection, batch, now=now, modified_at=reading.modified_at(batch),
+                        connection, batch, now=now, modified_at=reading.modified_at(chunk),
                         source_type=reading.source_type, version=reading.version,
                     )
                     written[name] |= set(batch.files["file_path"].to_list())

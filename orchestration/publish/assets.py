@@ -14,7 +14,6 @@ from orchestration.dbt.project import current_build_key
 from orchestration.resources import NewsimpactResource
 from warehouse.incremental import inputs_state, record_published_inputs
 from warehouse.publish import BuildInfo, build_id_for, publish, read_build_info
-from warehouse.report import write_report
 
 SERVING = dg.AssetKey(["serving", "warehouse"])
 REPORT = dg.AssetKey(["serving", "report"])
@@ -75,6 +74,10 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 @dg.asset(key=REPORT, deps=[SERVING], group_name="serving", kinds={"html"})
 def analyst_report(newsimpact: NewsimpactResource):
     """The analyst's static HTML report, read from the serving file just published."""
+    # imported here: its charts (matplotlib, scipy) take a second to import, which a run that
+    # publishes nothing (no new input) should not pay
+    from warehouse.report import write_report
+
     settings = newsimpact.settings()
     report = write_report(
         settings.warehouse_path, settings.report_path, duckdb_settings=settings.duckdb_settings

@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ingestion.quarantine import FolderChunk, list_source_files, read_chunks
+import polars as pl
+
+from ingestion.quarantine import SKIP_STATS_SCHEMA, FolderChunk, list_source_files, read_chunks
 
 
 def _files(chunks: list[FolderChunk]) -> list[frozenset[str]]:
     return [chunk.files for chunk in chunks]
+
+
+def _recorded(folder: Path, *names: str) -> pl.DataFrame:
+    """The skip stats a manifest would hold for `names`, as listed now."""
+    infos = {name: os.stat(folder / name) for name in names}
+    rows = [(name, info.st_size, info.st_mtime_ns) for name, info in infos.items()]
+    return pl.DataFrame(rows, schema=SKIP_STATS_SCHEMA, orient="row")
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -21,11 +30,10 @@ def _folder(tmp_path: Path) -> Path:
 def test_chunks_cut_the_files_to_open_by_bytes_in_path_order(tmp_path: Path):
     folder = _folder(tmp_path)
     # a file larger than the limit is a chunk of its own; unmatched suffixes are not listed
-    assert _files(read_chunks(folder, [".csv"], {}, max_bytes=80)) == [
+    assert _files(read_chunks(folder, [".csv"], None, max_bytes=80)) == [
         frozenset({"a.csv", "b.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
     ]
-    info = os.stat(folder / "b.csv")
-    unchanged = {"b.csv": (info.st_size, info.st_mtime_ns)}
+    unchanged = _recorded(folder, "b.csv")
     assert _files(read_chunks(folder, [".csv"], unchanged, max_bytes=80)) == [
         frozenset({"a.csv"}), frozenset({"c.csv"}), frozenset({"d.csv"})
     ]
@@ -33,14 +41,20 @@ def test_chunks_cut_the_files_to_open_by_bytes_in_path_order(tmp_path: Path):
 
 def test_a_folder_with_nothing_to_open_is_one_empty_chunk(tmp_path: Path):
     folder = _folder(tmp_path)
-    stats = {name: (os.stat(folder / name).st_size, os.stat(folder / name).st_mtime_ns)
-             for name in ("a.csv", "b.csv", "c.csv", "d.csv")}
+    stats = _recorded(folder, "a.csv", "b.csv", "c.csv", "d.csv")
     assert _files(read_chunks(folder, [".csv"], stats, max_bytes=80)) == [frozenset()]
+    # a recorded size or mtime that differs is a change: the file is opened again
+    touched = stats.with_columns(
+        pl.when(pl.col("file_path") == "a.csv").then(pl.col("file_mtime_ns") + 1)
+        .otherwise(pl.col("file_mtime_ns")).alias("file_mtime_ns")
+    )
+    assert _files(read_chunks(folder, [".csv"], touched, max_bytes=80)) == [frozenset({"a.csv"})]
 
 
 def test_a_chunk_listing_opens_its_files_and_lists_every_other_as_skipped(tmp_path: Path):
     folder = _folder(tmp_path)
-    chunk = next(chunk for chunk in read_chunks(folder, [".csv"], {}, max_bytes=80) if "c.csv" in chunk.files)
+    chunks = read_chunks(folder, [".csv"], None, max_bytes=80)
+    chunk = next(chunk for chunk in chunks if "c.csv" in chunk.files)
     (folder / "f.csv").write_bytes(b"x")  # after the listing: the chunk's listing does not see it
     listing = list_source_files(folder, [".csv"], {}, max_bytes=1000, chunk=chunk)
     assert [file.rel_path for file in listing.files] == ["c.csv"]
@@ -61,7 +75,7 @@ def test_nested_folders_are_listed_and_an_unreadable_one_stops_the_listing(tmp_p
     (folder / "sub" / "deeper" / "g.csv").write_bytes(b"x")
     (folder / "sub" / "h.CSV").write_bytes(b"x")
     (folder / "linked").symlink_to(folder / "sub", target_is_directory=True)
-    assert [path for path, _ in quarantine._listed(folder, [".csv"])] == [
+    assert quarantine._listed(folder, [".csv"])["file_path"].to_list() == [
         "a.csv", "b.csv", "c.csv", "d.csv", "sub/deeper/g.csv", "sub/h.CSV",
     ]
 
@@ -74,4 +88,23 @@ def test_nested_folders_are_listed_and_an_unreadable_one_stops_the_listing(tmp_p
 
     monkeypatch.setattr(quarantine.os, "scandir", refusing)
     with pytest.raises(PermissionError, match=r"cannot list .*deeper \(Permission denied\)"):
-        read_chunks(folder, [".csv"], {}, max_bytes=80)
+        read_chunks(folder, [".csv"], None, max_bytes=80)
+
+
+def test_listing_times_are_each_files_mtime_and_a_links_its_targets(tmp_path: Path):
+    """The loader's `modified_at` (newer file wins among duplicate ids) comes from the listing,
+    to the microsecond; a link's is its target's, and a dangling link has none."""
+    from datetime import UTC, datetime
+
+    from orchestration.ingestion.assets import _listing_times
+
+    folder = _folder(tmp_path)
+    os.utime(folder / "a.csv", ns=(0, 1_700_000_000_123_456_789))
+    os.utime(folder / "c.csv", ns=(0, 1_600_000_000_000_000_000))
+    (folder / "link.csv").symlink_to(folder / "c.csv")
+    (folder / "dangling.csv").symlink_to(folder / "gone.csv")
+    [chunk] = read_chunks(folder, [".csv"], None, max_bytes=10_000)
+    times = dict(_listing_times(folder, chunk).iter_rows())
+    assert sorted(times) == ["a.csv", "b.csv", "c.csv", "d.csv", "link.csv"]
+    assert times["a.csv"] == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
+    assert times["link.csv"] == times["c.csv"] == datetime.fromtimestamp(1_600_000_000, UTC)
