@@ -69,7 +69,7 @@ NIGHTS = [
         """
         insert into raw.exchange_sessions
         select calendar_code, session_date + 3, session_index + 1, open_at + interval 3 day,
-               close_at + interval 3 day, is_early_close
+               close_at + interval 3 day, is_early_close, ingested_at
         from raw.exchange_sessions order by session_index desc limit 1
         """,
         {"prices": {"calendar"}, "events": set()},

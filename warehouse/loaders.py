@@ -372,19 +372,42 @@ def file_counts(
     return int(read), int(loaded), int(quarantined)
 
 
-def load_sessions(con: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> int:
-    """Replace every row of the calendars in `sessions`; returns the number of sessions written."""
+def load_sessions(
+    con: duckdb.DuckDBPyConnection, sessions: pl.DataFrame, now: datetime | None = None
+) -> int:
+    """Replace the sessions of each calendar in `sessions` whose sessions differ from the stored
+    ones; returns the number of sessions written. A calendar unchanged is left alone with its
+    `ingested_at`, so the raw checks have nothing new to validate (a night without new input
+    imports no Great Expectations)."""
+    columns = "calendar_code, session_date, session_index, open_at, close_at, is_early_close"
     with _registered(con, {"_incoming_sessions": sessions}), _transaction(con):
         ensure_schema(con)
         _execute_all(
             con,
-            """
+            f"""
+            CREATE OR REPLACE TEMP TABLE _changed_calendars AS
+            SELECT DISTINCT calendar_code FROM (
+                (SELECT {columns} FROM _incoming_sessions
+                 EXCEPT ALL SELECT {columns} FROM raw.exchange_sessions)
+                UNION ALL
+                (SELECT {columns} FROM raw.exchange_sessions
+                 WHERE calendar_code IN (SELECT calendar_code FROM _incoming_sessions)
+                 EXCEPT ALL SELECT {columns} FROM _incoming_sessions)
+            );
             DELETE FROM raw.exchange_sessions
-            WHERE calendar_code IN (SELECT calendar_code FROM _incoming_sessions);
-            INSERT INTO raw.exchange_sessions BY NAME SELECT * FROM _incoming_sessions;
-            """
+            WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars);
+            INSERT INTO raw.exchange_sessions BY NAME
+            SELECT {columns}, $now AS ingested_at FROM _incoming_sessions
+            WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars);
+            """,
+            {"now": now or datetime.now(UTC)},
         )
-    return sessions.height
+        written = con.execute(
+            "SELECT count(*) FROM _incoming_sessions"
+            " WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars)"
+        ).fetchall()[0][0]
+        con.execute("DROP TABLE _changed_calendars")
+    return written
 
 
 @contextmanager

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS raw.exchange_sessions (
     open_at         TIMESTAMPTZ NOT NULL,
     close_at        TIMESTAMPTZ NOT NULL,
     is_early_close  BOOLEAN NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL,  -- when the calendar was last written (it changed)
     PRIMARY KEY (calendar_code, session_date)
 );
 
@@ -107,6 +108,7 @@ ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS modified_at TIMESTAMPT
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS needs_reread BOOLEAN DEFAULT false;
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS file_size BIGINT;
 ALTER TABLE audit.ingested_files ADD COLUMN IF NOT EXISTS file_mtime_ns BIGINT;
+ALTER TABLE raw.exchange_sessions ADD COLUMN IF NOT EXISTS ingested_at TIMESTAMPTZ;
 """
 
 

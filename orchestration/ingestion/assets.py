@@ -396,11 +396,12 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
         margin = timedelta(days=settings.event_study.sessions_reach * 7 // 5 + 30)
         calendar = settings.event_study.calendar
         sessions = build_sessions(calendar, min(index_epoch(calendar), first - margin), last + margin)
-        load_sessions(connection, sessions)
+        written = load_sessions(connection, sessions, now=newsimpact.run_started_at())
     return dg.MaterializeResult(
         metadata={
             "calendar": settings.event_study.calendar,
             "sessions": len(sessions),
+            "sessions_written": written,  # 0: the same calendar as before, left alone
             "first_session": str(sessions["session_date"].min()),
             "last_session": str(sessions["session_date"].max()),
         }

@@ -49,11 +49,11 @@ INSERT INTO raw.prices_daily VALUES
 
 CREATE TABLE raw.exchange_sessions (
     calendar_code VARCHAR, session_date DATE, session_index INTEGER, open_at TIMESTAMPTZ,
-    close_at TIMESTAMPTZ, is_early_close BOOLEAN);
+    close_at TIMESTAMPTZ, is_early_close BOOLEAN, ingested_at TIMESTAMPTZ);
 INSERT INTO raw.exchange_sessions VALUES
- ('XNYS', DATE '2024-02-29', 0, TIMESTAMPTZ '2024-02-29 14:30:00+00', TIMESTAMPTZ '2024-02-29 21:00:00+00', false),
- ('XNYS', DATE '2024-03-01', 1, TIMESTAMPTZ '2024-03-01 14:30:00+00', TIMESTAMPTZ '2024-03-01 21:00:00+00', false),
- ('XNYS', DATE '2024-03-04', 2, TIMESTAMPTZ '2024-03-04 14:30:00+00', TIMESTAMPTZ '2024-03-04 21:00:00+00', false);
+ ('XNYS', DATE '2024-02-29', 0, TIMESTAMPTZ '2024-02-29 14:30:00+00', TIMESTAMPTZ '2024-02-29 21:00:00+00', false, NOW()),
+ ('XNYS', DATE '2024-03-01', 1, TIMESTAMPTZ '2024-03-01 14:30:00+00', TIMESTAMPTZ '2024-03-01 21:00:00+00', false, NOW()),
+ ('XNYS', DATE '2024-03-04', 2, TIMESTAMPTZ '2024-03-04 14:30:00+00', TIMESTAMPTZ '2024-03-04 21:00:00+00', false, NOW());
 
 CREATE TABLE intermediate.int_prices__daily_returns (
     security_id VARCHAR, session_date DATE, session_index INTEGER, has_bar BOOLEAN,

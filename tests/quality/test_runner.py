@@ -20,7 +20,7 @@ def _many_sessions(warehouse, rows: int) -> None:
         f"""
         DELETE FROM raw.exchange_sessions;
         INSERT INTO raw.exchange_sessions
-        SELECT 'XNYS', day, i, day + INTERVAL 14 HOUR, day + INTERVAL 21 HOUR, false
+        SELECT 'XNYS', day, i, day + INTERVAL 14 HOUR, day + INTERVAL 21 HOUR, false, NOW()
         FROM (SELECT CAST(i AS INTEGER) AS i, DATE '2000-01-01' + CAST(i AS INTEGER) AS day FROM range({rows}) r(i))
         """
     )
@@ -75,10 +75,45 @@ def test_mostly_is_decided_over_all_batches(warehouse, monkeypatch):
     assert "2 unexpected rows of 6" in outcome.failures[0]
 
 
-def test_an_empty_table_is_one_empty_batch_that_passes(warehouse):
+def test_an_empty_selection_of_a_row_wise_suite_passes_without_calling_gx(warehouse, monkeypatch):
+    """Row-by-row expectations hold over no rows: a night that loaded nothing does not import
+    GX. Its count of expectations is the suite's, all successful; no page is rendered."""
     warehouse.execute("DELETE FROM raw.exchange_sessions")
+    monkeypatch.setattr(runner, "_validate", None)  # calling GX would raise, failing the outcome
+    [suite] = SESSIONS
     [outcome] = run_suites(warehouse, SESSIONS, PARAMS)
-    assert outcome.success and (outcome.batch_count, outcome.row_count) == (1, 0)
+    assert suite.row_wise and outcome.success and outcome.result is None
+    assert (outcome.batch_count, outcome.row_count) == (0, 0)
+    assert outcome.evaluated_expectations == outcome.successful_expectations == len(suite.expectations)
+
+
+def test_gx_itself_passes_every_row_wise_suite_over_no_rows(warehouse):
+    """The shortcut above agrees with GX: each row-wise suite of the project, run through GX on
+    an empty frame of its columns, has every expectation successful."""
+    values = {name: runner._naive_utc(value) for name, value in PARAMS.items()}
+    row_wise = [suite for suite in load_suites() if suite.row_wise]
+    assert len(row_wise) >= 10
+    for suite in row_wise:
+        outcome = runner.SuiteOutcome(suite.name, suite.dataset, suite.layer, suite.severity, True, 0, 0)
+        frames = runner._batches(warehouse, suite.query(None) + " LIMIT 0", PARAMS)
+        totals = runner._validate(suite, runner._PandasDatasource(), frames, values, outcome)
+        assert len(totals) == len(suite.expectations), suite.name
+        assert all(runner._succeeded(total) for total in totals.values()), suite.name
+
+
+def test_an_empty_selection_of_a_table_level_suite_is_still_validated_by_gx(warehouse):
+    warehouse.execute("DELETE FROM raw.exchange_sessions")
+    [sessions] = SESSIONS
+    data = {**sessions.data, "expectations": [
+        *sessions.expectations,
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+    ]}
+    suite = runner.Suite(data, *[getattr(sessions, name) for name in
+                                 ("name", "dataset", "layer", "severity", "description", "key")])
+    assert not suite.row_wise
+    [outcome] = run_suites(warehouse, [suite], PARAMS)
+    assert not outcome.success and (outcome.batch_count, outcome.row_count) == (1, 0)
+    assert outcome.successful_expectations == len(sessions.expectations)
 
 
 def test_a_missing_table_is_a_failed_outcome_not_a_crash(warehouse):

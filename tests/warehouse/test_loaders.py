@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from ingestion.calendar import build_sessions
@@ -225,6 +226,22 @@ def test_changed_price_file_replaces_rows_and_quarantine(con, tmp_path: Path) ->
         ("^GSPC", date(2012, 7, 26), 2.0, FIRST_LOAD),
     ]
     assert con.execute("SELECT count(*) FROM audit.quarantine").fetchone() == (0,)
+
+
+def test_the_same_calendar_again_is_left_alone(con) -> None:
+    """Its rows keep their `ingested_at`: the raw calendar checks select nothing new."""
+    sessions = build_sessions("XNYS", date(2012, 1, 1), date(2012, 12, 31))
+    assert load_sessions(con, sessions, now=FIRST_LOAD) == 250
+    assert load_sessions(con, sessions, now=SECOND_LOAD) == 0
+    assert con.execute(
+        "SELECT count(*), min(ingested_at), max(ingested_at) FROM raw.exchange_sessions"
+    ).fetchall() == [(250, FIRST_LOAD, FIRST_LOAD)]
+    # one session changed (an early close): the calendar is written again, whole
+    changed = sessions.with_columns(is_early_close=pl.col("session_date") == date(2012, 3, 1))
+    assert load_sessions(con, changed, now=SECOND_LOAD) == 250
+    assert con.execute(
+        "SELECT count(*) FILTER (is_early_close), min(ingested_at) FROM raw.exchange_sessions"
+    ).fetchall() == [(changed["is_early_close"].sum(), SECOND_LOAD)]
 
 
 def test_sessions_replace_the_calendar(con) -> None:

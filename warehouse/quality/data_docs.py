@@ -22,14 +22,14 @@ KEEP_VALIDATIONS = 30
 
 def write_data_docs(docs_dir: Path, outcomes: Iterable[SuiteOutcome], run_name: str = "") -> Path:
     """Add this run's validation pages, prune old ones, rebuild the index; returns the index path."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     for outcome in outcomes:
         folder = docs_dir / "validations" / outcome.suite
         folder.mkdir(parents=True, exist_ok=True)
-        if outcome.result is not None:
+        if outcome.result is not None:  # GX ran (it did not for a suite with no rows to check)
+            from great_expectations.render.renderer import ValidationResultsPageRenderer
+            from great_expectations.render.view import DefaultJinjaPageView
+
             page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(outcome.result))
             (folder / f"{stamp}.html").write_text(page, encoding="utf-8")
         summary = {
