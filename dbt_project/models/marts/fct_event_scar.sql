@@ -1,7 +1,17 @@
 -- One row per (event, security, window) with status ok: the standardised CAR of
 -- int_event_study__scar and whether another event of the security confounds the window.
+-- Incremental: a night recomputes the links of int_event_windows__changes (those whose CAR or
+-- confounding may have changed).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_event_windows__changes')) }}{% endif %}"
+) }}
+
 with scar as (
-    select * from {{ ref('int_event_study__scar') }}
+    select s.* from {{ ref('int_event_study__scar') }} as s
+    {{ changed_events_only('s', ref('int_event_windows__changes')) }}
 ),
 
 window_overlaps as (

@@ -2,6 +2,15 @@
 -- [s + a, s + b] overlaps the same window of another event of the same security. Two windows of
 -- width b - a + 1 overlap exactly when their day-0 sessions are at most b - a sessions apart, so
 -- the overlap is a range join on session_index.
+-- Incremental: a night recomputes the links of int_event_windows__changes (the changed links and
+-- their neighbours), each against every other event of its security.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_event_windows__changes')) }}{% endif %}"
+) }}
+
 with linked as (
     select event_id, security_id, event_session_index
     from {{ ref('int_events__linked_securities') }}
@@ -15,6 +24,7 @@ windows as (
 event_windows as (
     select l.event_id, l.security_id, l.event_session_index, w.window_start, w.window_end
     from linked as l
+    {{ changed_events_only('l', ref('int_event_windows__changes')) }}
     cross join windows as w
 ),
 
