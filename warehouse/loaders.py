@@ -41,7 +41,7 @@ import ingestion.news
 import ingestion.prices
 from ingestion.news import NewsBatch
 from ingestion.prices import PriceBatch
-from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE, SKIP_STATS_SCHEMA
+from ingestion.quarantine import CSV_SOURCE_TYPE, DOCUMENTS_SOURCE_TYPE
 from ingestion.sec import SEC_SOURCE_TYPE
 from warehouse.schema import ensure_schema
 
@@ -106,7 +106,7 @@ def manifest_stats(
           AND file_size IS NOT NULL AND file_mtime_ns IS NOT NULL
         """,
         params={"source": source_name, **params},
-    ).pl().cast(SKIP_STATS_SCHEMA)
+    ).pl()
 
 
 def load_news(
@@ -396,16 +396,16 @@ def load_sessions(
             );
             DELETE FROM raw.exchange_sessions
             WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars);
+            """,
+        )
+        (written,), = con.execute(  # an INSERT's result is the count of rows it wrote
+            f"""
             INSERT INTO raw.exchange_sessions BY NAME
             SELECT {columns}, $now AS ingested_at FROM _incoming_sessions
-            WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars);
+            WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars)
             """,
             {"now": now or datetime.now(UTC)},
-        )
-        written = con.execute(
-            "SELECT count(*) FROM _incoming_sessions"
-            " WHERE calendar_code IN (SELECT calendar_code FROM _changed_calendars)"
-        ).fetchall()[0][0]
+        ).fetchall()
         con.execute("DROP TABLE _changed_calendars")
     return written
 

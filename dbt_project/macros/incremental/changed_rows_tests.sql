@@ -16,17 +16,22 @@
     every other relation. -#}
 {% macro changed_rows_condition(relation) -%}
     {%- set by_session = ['int_prices__daily_returns', 'int_market_model__rolling'] -%}
-    {%- set by_event = ['int_event_study__abnormal_returns', 'fct_event_impact', 'fct_abnormal_return_daily'] -%}
-    {%- set by_window = ['int_event_windows__overlaps', 'fct_event_scar'] -%}
+    {#- model keyed by (event, security) -> the change table listing its recomputed pairs -#}
+    {%- set by_event = {
+        'int_event_study__abnormal_returns': 'int_events__changes',
+        'fct_event_impact': 'int_events__changes',
+        'fct_abnormal_return_daily': 'int_events__changes',
+        'int_event_windows__overlaps': 'int_event_windows__changes',
+        'fct_event_scar': 'int_event_windows__changes',
+    } -%}
     {%- set name = relation.identifier -%}
     {%- if name in by_session -%}
         {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
         {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
             ~ " where changes.security_id = tested.security_id"
             ~ " and tested.session_index >= changes.recompute_from_index - " ~ model_lag ~ ")") -%}
-    {%- elif name in by_event or name in by_window -%}
-        {%- set changes = 'int_events__changes' if name in by_event else 'int_event_windows__changes' -%}
-        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier=changes) ~ " as changes"
+    {%- elif name in by_event -%}
+        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier=by_event[name]) ~ " as changes"
             ~ " where changes.event_id = tested.event_id and changes.security_id = tested.security_id)") -%}
     {%- endif -%}
     {%- do return('') -%}

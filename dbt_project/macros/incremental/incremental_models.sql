@@ -66,8 +66,16 @@
     {{ ends | max }}
 {%- endmacro %}
 
+{#- The widest event window's b - a: two windows of that width overlap when their days 0 are at
+    most that many sessions apart. -#}
+{% macro widest_event_window(event_windows) -%}
+    {%- set widths = [] -%}
+    {%- for w in event_windows -%}{%- do widths.append((w[1] | int) - (w[0] | int)) -%}{%- endfor -%}
+    {{ widths | max }}
+{%- endmacro %}
+
 {#- The pre-hook of an incremental model keyed by (event_id, security_id): delete the rows of the
-    changed pairs (int_events__changes). -#}
+    changed pairs (`changes`: int_events__changes or int_event_windows__changes). -#}
 {% macro delete_changed_events(changes) -%}
     delete from {{ this }} as target
     using {{ changes }} as changes

@@ -5,8 +5,7 @@
 -- or a full refresh every link is in int_events__changes: no neighbour to add.
 -- depends_on: {{ ref('int_events__linked_securities') }}
 {%- set previous = previous_state('int_event_windows__overlaps') %}
-{%- set widths = [] %}
-{%- for window in var('event_windows') %}{% do widths.append((window[1] | int) - (window[0] | int)) %}{% endfor %}
+{%- set widest = widest_event_window(var('event_windows')) | trim %}
 
 with changes as (
     select event_id, security_id from {{ ref('int_events__changes') }}
@@ -46,8 +45,8 @@ neighbours as (
     from linked as l
     inner join positions as p
         on p.security_id = l.security_id
-        and l.event_session_index between p.session_index - {{ widths | max }}
-                                      and p.session_index + {{ widths | max }}
+        and l.event_session_index between p.session_index - {{ widest }}
+                                      and p.session_index + {{ widest }}
 ),
 
 recomputed as (
