@@ -71,17 +71,15 @@ def theme_caar(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, str
             """
         ).pl()
         return frame, f"marts.{SIGNIFICANCE_MART}"
-    cars = connection.sql(
-        """
+    cars = """
         select t.theme_code, i.window_start, i.window_end, i.car
         from marts.fct_event_impact i
         join marts.bridge_event_theme b using (event_id)
         join marts.dim_theme t using (theme_id)
         where i.status = 'ok'
-        """
-    ).pl()
+    """
     frame = (
-        mean_with_ci(cars, ["theme_code", "window_start", "window_end"], "car")
+        mean_with_ci(connection, cars, ["theme_code", "window_start", "window_end"], "car")
         .rename({"n": "n_events", "mean": "caar", "ci_low": "caar_ci_low",
                  "ci_high": "caar_ci_high"})
         .with_columns(event_filter=pl.lit("all"))
@@ -98,39 +96,38 @@ def caar_curves(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     (event, security) pairs with an abnormal return on every day are kept, so every day of a
     theme averages the same paths.
     """
-    paths = connection.sql(
-        """
-        with complete as (
-            select event_id, security_id
+    paths = """
+        with paths as (
+            select event_id, rel_day,
+                   sum(abnormal_return) over (
+                       partition by event_id, security_id order by rel_day
+                   ) as car,
+                   count(*) over (partition by event_id, security_id)
+                   - count(abnormal_return) over (partition by event_id, security_id) as missing_days
             from marts.fct_abnormal_return_daily
-            group by all
-            having count(abnormal_return) = count(*)
-        ),
-        paths as (
-            select d.event_id, d.rel_day,
-                   sum(d.abnormal_return) over (
-                       partition by d.event_id, d.security_id order by d.rel_day
-                   ) as car
-            from marts.fct_abnormal_return_daily d
-            join complete using (event_id, security_id)
         )
         select t.theme_code, p.rel_day, p.car
         from paths p
         join marts.bridge_event_theme b using (event_id)
         join marts.dim_theme t using (theme_id)
-        """
-    ).pl()
-    return mean_with_ci(paths, ["theme_code", "rel_day"], "car").sort("theme_code", "rel_day")
+        where p.missing_days = 0
+    """
+    return mean_with_ci(connection, paths, ["theme_code", "rel_day"], "car").sort("theme_code", "rel_day")
 
 
-def mean_with_ci(frame: pl.DataFrame, by: list[str], value: str) -> pl.DataFrame:
+def mean_with_ci(
+    connection: duckdb.DuckDBPyConnection, values: str, by: list[str], value: str
+) -> pl.DataFrame:
     """n, mean, standard error (sd / sqrt n) and the two-sided t confidence interval of `value`
-    per group; the error and interval are null for fewer than two values or a zero deviation."""
-    grouped = (
-        frame.group_by(by)
-        .agg(n=pl.col(value).count(), mean=pl.col(value).mean(), sd=pl.col(value).std(ddof=1))
-        .with_columns(se=pl.col("sd") / pl.col("n").sqrt())
-    )
+    per group of the query `values`; the error and interval are null for fewer than two values or
+    a zero deviation. DuckDB aggregates: Python gets one row per group, not the values."""
+    keys = ", ".join(by)
+    grouped = connection.sql(
+        f"""
+        select {keys}, count({value}) as n, avg({value}) as mean, stddev_samp({value}) as sd
+        from ({values}) group by {keys}
+        """
+    ).pl().with_columns(se=pl.col("sd") / pl.col("n").sqrt())
     quantiles = [
         stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) if n >= 2 else None for n in grouped["n"]
     ]
