@@ -10,7 +10,10 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_changed_events(ref('int_events__changes')) }}{% endif %}"
+    pre_hook=[
+        before_begin("{% if is_incremental() %}{{ delete_changed_events(ref('int_events__changes')) }}{% endif %}"),
+        before_begin("{{ checkpoint_after_model() }}"),
+    ]
 ) }}
 
 with linked as (

@@ -15,7 +15,10 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), '" ~ model_from ~ "') }}{% endif %}"
+    pre_hook=[
+        before_begin("{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), '" ~ model_from ~ "') }}{% endif %}"),
+        before_begin("{{ checkpoint_after_model() }}"),
+    ]
 ) }}
 
 with changes as (

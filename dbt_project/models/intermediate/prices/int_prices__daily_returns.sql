@@ -7,7 +7,10 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), 'changes.recompute_from_index') }}{% endif %}"
+    pre_hook=[
+        before_begin("{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), 'changes.recompute_from_index') }}{% endif %}"),
+        before_begin("{{ checkpoint_after_model() }}"),
+    ]
 ) }}
 
 with changes as (
