@@ -355,7 +355,7 @@ def group_tests(
 
 
 # U_t sums in fixed point (units of 2^-52): integer sums are exact in any order, so batches,
-# quarters and DuckDB's parallel aggregate give the same mean rank on every run.
+# months and DuckDB's parallel aggregate give the same mean rank on every run.
 _U_SCALE = 2**52
 
 
@@ -373,7 +373,7 @@ def event_study_tests_in_duckdb(
     subqueries): `observations` as for `event_study_tests`, `standardised` the `standardised_cars` of
     its CARs (int_event_study__scar), `abnormal_returns` int_event_study__abnormal_returns.
     `rank_sums`: the groups' `rank_sums_in_duckdb`, kept from an earlier run (by finer groups, as
-    int_theme_significance__rank_sums keeps them per quarter); computed here when None.
+    int_theme_significance__rank_sums keeps them per month); computed here when None.
 
     Python holds one batch at a time: of abnormal returns (`batch_rows` rows) or of whole groups'
     CARs (about `batch_rows`; a larger group alone). The Corrado U_t come summed per group and
@@ -494,7 +494,7 @@ def rank_sums_in_duckdb(
     """The Corrado U_t of each group's CARs summed per relative day, exactly, in memory bounded by
     `batch_rows`: columns `group_by`, rel_day, n (the count of U_t) and u_high, u_low (their sum in
     units of 2^-52 is u_high * 2^26 + u_low). Integer sums of disjoint sets of CARs add up, so sums
-    kept per finer group (a quarter of events) give the group's mean rank exactly.
+    kept per finer group (a month of events) give the group's mean rank exactly.
 
     DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair and size
     once (spilling to disk when large) and streams them in batches of `batch_rows`; numpy ranks each
@@ -627,6 +627,7 @@ def _add_window_ranks(
     pair_first, tie_first = np.flatnonzero(new_pair), np.flatnonzero(new_tie)
     pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
     tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
+    groups, days, units = [], [], []
     for window_index, (start, end) in enumerate(windows):
         member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
         at_or_below = np.cumsum(member)
@@ -642,4 +643,8 @@ def _add_window_ranks(
         counts = offsets[key + 1] - offsets[key]
         row = np.repeat(np.arange(key.size), counts)
         member_row = np.repeat(offsets[key] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        sums.add(member_groups[member_row], rel_day[member][row], u_fixed[row])
+        groups.append(member_groups[member_row])
+        days.append(rel_day[member][row])
+        units.append(u_fixed[row])
+    # one add for all windows: each add sweeps the whole (group, day) grid
+    sums.add(np.concatenate(groups), np.concatenate(days), np.concatenate(units))

@@ -346,7 +346,7 @@ def synthetic_study_in_duckdb(
 ) -> pl.DataFrame:
     """The same study through `event_study_tests_in_duckdb`, the dbt model's bounded-memory path;
     with `rank_parts`, the Corrado rank sums come from `rank_sums_in_duckdb` run on that many parts
-    of each group's events, as the dbt models keep them per quarter."""
+    of each group's events, as the dbt models keep them per month."""
     observations, abnormal_returns = synthetic_inputs(*args, **kwargs)
     with duckdb.connect() as con:
         con.register("observations", observations.to_arrow())
@@ -433,7 +433,7 @@ def test_the_bounded_memory_path_equals_the_in_memory_one():
     # whole groups of about 300: exactly the same
     batched = synthetic_study_in_duckdb(**study, correlation_sample_size=40, batch_rows=300)
     assert batched.sort(SYNTHETIC_GROUP_BY).equals(actual)
-    # rank sums kept for 3 parts of the events each, as per quarter, then added: exactly the same
+    # rank sums kept for 3 parts of the events each, as per month, then added: exactly the same
     parted = synthetic_study_in_duckdb(**study, correlation_sample_size=40, rank_parts=3)
     assert parted.sort(SYNTHETIC_GROUP_BY).equals(actual)
 

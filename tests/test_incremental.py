@@ -145,11 +145,11 @@ def _change_kinds(work: Path) -> dict[str, set[str]]:
 
 
 def _stored_tests(work: Path, table: str = "int_theme_significance__tests") -> set[tuple]:
-    """The theme tests (or rank-sum quarters) with the first row id they are stored under: a
+    """The theme tests (or rank-sum months) with the first row id they are stored under: a
     recomputed one gets new ones."""
     key = "theme_code, window_start, window_end, event_filter"
     if table == "int_theme_significance__rank_sums":
-        key += ", event_quarter"
+        key += ", event_month"
     with duckdb.connect(str(work), read_only=True) as connection:
         return set(connection.execute(
             f"select min(rowid), {key} from intermediate.{table} group by all").fetchall())
@@ -194,7 +194,7 @@ def test_incremental_nights_equal_full_rebuilds(truncated_sites, sample_config: 
                 connection.execute(f"attach '{held}' as held (read_only)")
                 connection.execute(sql)
         tests_before = _stored_tests(sites["incremental"])
-        quarters_before = _stored_tests(sites["incremental"], "int_theme_significance__rank_sums")
+        months_before = _stored_tests(sites["incremental"], "int_theme_significance__rank_sums")
         _dbt_build(sites["incremental"], folder / "profiles" / "incremental", dbt_vars)
         _dbt_build(sites["full"], folder / "profiles" / "full", dbt_vars, "--full-refresh")
         assert _change_kinds(sites["incremental"]) == expected_kinds, night
@@ -208,11 +208,11 @@ def test_incremental_nights_equal_full_rebuilds(truncated_sites, sample_config: 
         recomputed = _stored_tests(sites["incremental"]) != tests_before
         if "new" in expected_kinds["events"] or not expected_kinds["events"]:
             assert recomputed == bool(expected_kinds["events"]), night
-        # the Corrado rank sums: new events re-rank the quarters they reach, and keep the older ones
-        quarters_after = _stored_tests(sites["incremental"], "int_theme_significance__rank_sums")
-        kept = quarters_after & quarters_before
+        # the Corrado rank sums: new events re-rank the months they reach, and keep the older ones
+        months_after = _stored_tests(sites["incremental"], "int_theme_significance__rank_sums")
+        kept = months_after & months_before
         if not expected_kinds["events"]:
-            assert quarters_after == quarters_before, night
+            assert months_after == months_before, night
         elif expected_kinds["events"] == {"new"}:
-            assert kept and kept != quarters_after, night
+            assert kept and kept != months_after, night
         assert _leftover_tables(sites["incremental"]) == [], night

@@ -1,5 +1,5 @@
 -- One row per theme test (theme, window, event filter): a fingerprint of everything its figures
--- read, combined from its quarters' fingerprints (int_theme_significance__rank_inputs). An
+-- read, combined from its months' fingerprints (int_theme_significance__rank_inputs). An
 -- unchanged fingerprint means an unchanged test, and int_theme_significance__tests recomputes
 -- only the others.
 {{ config(materialized='view') }}

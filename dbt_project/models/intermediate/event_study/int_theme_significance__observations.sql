@@ -1,12 +1,12 @@
 -- One row per (theme, window, event filter, ok CAR): the CARs each theme test reads, every ok
 -- CAR of the theme's events ('all') and those no other event of the same security overlaps
--- ('unconfounded'). event_quarter (the quarter of the event session) splits the Corrado rank
--- sums so that a night recomputes the quarters its new events reach, not the whole history.
+-- ('unconfounded'). event_month (the month of the event session) splits the Corrado rank
+-- sums so that a night recomputes the months its new events reach, not the whole history.
 {{ config(materialized='view') }}
 
 with themed as (
     select t.theme_code, c.event_id, c.security_id, c.window_start, c.window_end, c.car,
-        cast({{ dbt.date_trunc('quarter', 'c.event_session') }} as date) as event_quarter
+        cast({{ dbt.date_trunc('month', 'c.event_session') }} as date) as event_month
     from {{ ref('fct_event_impact') }} as c
     inner join {{ ref('bridge_event_theme') }} as bt using (event_id)
     inner join {{ ref('dim_theme') }} as t using (theme_id)

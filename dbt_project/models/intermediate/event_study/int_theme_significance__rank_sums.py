@@ -1,16 +1,16 @@
-"""One row per (theme test, event quarter, relative day): the exact sums of the Corrado standardised
-ranks U_t of the quarter's CARs (newsimpact.event_study_tests.rank_sums_in_duckdb), which
-int_theme_significance__tests adds up over the quarters.
+"""One row per (theme test, event month, relative day): the exact sums of the Corrado standardised
+ranks U_t of the month's CARs (newsimpact.event_study_tests.rank_sums_in_duckdb), which
+int_theme_significance__tests adds up over the months.
 
-Incremental per (test, quarter): the pre-hook (in the YAML) deletes the quarters whose fingerprint
+Incremental per (test, month): the pre-hook (in the YAML) deletes the months whose fingerprint
 (int_theme_significance__rank_inputs) changed or vanished, and the model ranks the abnormal returns
-of the quarters missing from the table only. New events reach the recent quarters, so a night ranks
+of the months missing from the table only. New events reach the recent months, so a night ranks
 the returns of those, not of the whole history; integer sums make the result equal a full build's."""
 
 from newsimpact.event_study_tests import rank_sums_in_duckdb
 from newsimpact.theme_models import build_missing_groups
 
-GROUP_BY = ["theme_code", "window_start", "window_end", "event_filter", "event_quarter"]
+GROUP_BY = ["theme_code", "window_start", "window_end", "event_filter", "event_month"]
 
 
 def model(dbt, session):

@@ -5,7 +5,7 @@ Incremental per test: the pre-hook (in the YAML) deletes the tests whose input f
 (int_theme_significance__inputs) changed or vanished, and the model computes the tests missing
 from the table, so a night without a changed CAR computes nothing.
 
-Memory stays bounded: the Corrado ranks come summed per quarter (int_theme_significance__rank_sums),
+Memory stays bounded: the Corrado ranks come summed per month (int_theme_significance__rank_sums),
 DuckDB joins the observations, Python gets the per-CAR rows in batches of whole groups (about
 `event_study_batch_rows` rows) and one row per (group, relative day), and r of Kolari & Pynnoenen
 reads at most `kp_correlation_sample_size` CARs per group (see event_study_tests_in_duckdb and
