@@ -143,10 +143,7 @@
     touched) in memory until a checkpoint, and the one connection dbt runs its models on does not
     checkpoint by itself between them; at 5,000 tickers a night's appends filled the 2 GB limit
     and the next model ran out of memory. A checkpoint writes them out, so each model starts with
-    the memory limit free. The incremental models of the large tables run their delete pre-hook
-    before the transaction and checkpoint after it too: a night's delete from the 125 M abnormal
-    returns kept 1.4 GB of the table's blocks in memory, and the insert after it ran out. A model
-    that fails after its delete leaves no build key, so the next build is a full refresh. -#}
+    the memory limit free. -#}
 {% macro checkpoint_after_model() -%}
     {{ return(adapter.dispatch('checkpoint_after_model', 'newsimpact')()) }}
 {%- endmacro %}
@@ -157,4 +154,17 @@
 
 {% macro duckdb__checkpoint_after_model() -%}
     checkpoint
+{%- endmacro %}
+
+{#- The pre-hooks of an incremental model of a large table: in an incremental run, `delete` (SQL
+    rendered at run time: the rows the model replaces) before the model's transaction, then a
+    checkpoint. DuckDB keeps the blocks a delete touched in memory until a checkpoint: a night's
+    delete from the 125 M abnormal returns kept 1.4 GB, and the insert after it ran out of the
+    2 GB limit. A model that fails after its delete leaves no build key, so the next build is a
+    full refresh. -#}
+{% macro delete_before_begin(delete) -%}
+    {{ return([
+        before_begin("{% if is_incremental() %}" ~ delete ~ "{% endif %}"),
+        before_begin("{{ checkpoint_after_model() }}"),
+    ]) }}
 {%- endmacro %}

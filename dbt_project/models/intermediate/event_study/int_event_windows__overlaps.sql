@@ -8,10 +8,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook=[
-        before_begin("{% if is_incremental() %}{{ delete_changed_events(ref('int_event_windows__changes')) }}{% endif %}"),
-        before_begin("{{ checkpoint_after_model() }}"),
-    ]
+    pre_hook=delete_before_begin("{{ delete_changed_events(ref('int_event_windows__changes')) }}")
 ) }}
 
 with linked as (

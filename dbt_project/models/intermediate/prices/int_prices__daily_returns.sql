@@ -7,10 +7,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook=[
-        before_begin("{% if is_incremental() %}{{ delete_recomputed_rows(ref('int_prices__changes'), 'changes.recompute_from_index') }}{% endif %}"),
-        before_begin("{{ checkpoint_after_model() }}"),
-    ]
+    pre_hook=delete_before_begin("{{ delete_recomputed_rows(ref('int_prices__changes'), 'changes.recompute_from_index') }}")
 ) }}
 
 with changes as (
