@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import numpy as np
 import polars as pl
 from scipy import stats
 
@@ -128,10 +129,9 @@ def mean_with_ci(
         from ({values}) group by {keys}
         """
     ).pl().with_columns(se=pl.col("sd") / pl.col("n").sqrt())
-    quantiles = [
-        stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) if n >= 2 else None for n in grouped["n"]
-    ]
-    half_width = pl.Series("quantile", quantiles, dtype=pl.Float64) * grouped["se"]
+    n = grouped["n"].to_numpy()
+    quantile = np.where(n >= 2, stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), np.nan)
+    half_width = pl.Series("quantile", quantile).fill_nan(None) * grouped["se"]
     half_width = half_width.replace(0.0, None)  # no spread: no interval worth drawing
     return grouped.with_columns(
         ci_low=grouped["mean"] - half_width, ci_high=grouped["mean"] + half_width
