@@ -40,6 +40,14 @@
          on r.rel_day between w.window_start and w.window_end)
 {%- endmacro %}
 
+{#- One BIGINT for a (security, session) pair: `security_key` numbers the securities 1..n and a
+    session_index is a 0-based INTEGER, so no two pairs share a key. Joining a daily series
+    on it rather than on (security_id, session_index) makes the hash table half the size: at full
+    scale the abnormal returns' join then fits DuckDB's memory limit (docs/performance.md). -#}
+{% macro security_session_key(security_key, session_index) -%}
+    ({{ security_key }} * 4294967296 + {{ session_index }})
+{%- endmacro %}
+
 {#- A window-frame bound for a relative offset: -250 -> "250 preceding", 0 -> "current row", 3 -> "3 following". -#}
 {% macro frame_bound(offset) -%}
     {%- set o = offset | int -%}

@@ -27,6 +27,12 @@ rel_days as (
     select unnest(generate_series(window_start, window_end)) as rel_day from windows
 ),
 
+-- numbered for security_session_key
+security_keys as (
+    select security_id, cast(row_number() over (order by security_id) as bigint) as security_key
+    from (select distinct security_id from linked) as linked_securities
+),
+
 models as (
     select security_id, session_index, alpha, beta
     from {{ ref('int_market_model__rolling') }}
@@ -34,9 +40,13 @@ models as (
 ),
 
 daily as (
-    select security_id, session_index, "return", benchmark_return
-    from {{ ref('int_prices__daily_returns') }}
-    where "return" is not null and benchmark_return is not null
+    select
+        {{ security_session_key('k.security_key', 'd.session_index') }} as security_session_key,
+        d.session_index, d."return", d.benchmark_return
+    from {{ ref('int_prices__daily_returns') }} as d
+    inner join security_keys as k
+        on k.security_id = d.security_id
+    where d."return" is not null and d.benchmark_return is not null
 )
 
 select
@@ -48,10 +58,11 @@ select
     cast(d.benchmark_return as double) as benchmark_return,
     cast({{ abnormal_return('d."return"', 'd.benchmark_return', 'm.alpha', 'm.beta') }} as double) as abnormal_return
 from linked as l
+inner join security_keys as k
+    on k.security_id = l.security_id
 inner join models as m
     on m.security_id = l.security_id
     and m.session_index = l.event_session_index
 cross join rel_days as r
 inner join daily as d
-    on d.security_id = l.security_id
-    and d.session_index = l.event_session_index + r.rel_day
+    on d.security_session_key = {{ security_session_key('k.security_key', 'l.event_session_index + r.rel_day') }}
