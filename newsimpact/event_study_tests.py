@@ -577,14 +577,16 @@ class _RankSums:
         self.first_day = 0
         self.high, self.low, self.n = (np.zeros((groups, 0)) for _ in range(3))
 
-    def add(self, group_index: np.ndarray, rel_day: np.ndarray, u_fixed: np.ndarray) -> None:
+    def add(self, group_index: np.ndarray, rel_day: np.ndarray, u_high: np.ndarray, u_low: np.ndarray) -> None:
+        """Add fixed-point U_t = u_high * 2^26 + u_low (float64 holding integers below 2^26: their
+        sums stay exact, and bincount takes them without a conversion)."""
         if rel_day.size == 0:
             return
         self._cover(int(rel_day.min()), int(rel_day.max()))
         cell = group_index * self.n.shape[1] + (rel_day - self.first_day)
         shape, size = self.n.shape, self.n.size
-        self.high += np.bincount(cell, weights=u_fixed // _U_LOW_SCALE, minlength=size).reshape(shape)
-        self.low += np.bincount(cell, weights=u_fixed % _U_LOW_SCALE, minlength=size).reshape(shape)
+        self.high += np.bincount(cell, weights=u_high, minlength=size).reshape(shape)
+        self.low += np.bincount(cell, weights=u_low, minlength=size).reshape(shape)
         self.n += np.bincount(cell, minlength=size).reshape(shape)
 
     def _cover(self, first: int, last: int) -> None:
@@ -613,6 +615,13 @@ class _RankSums:
         })
 
 
+def _split_fixed(u_fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integers below 2^52 held in float64 -> (high, low), u = high * 2^26 + low; exact, since
+    2^26 is a power of two."""
+    u_high = np.floor(u_fixed / _U_LOW_SCALE)
+    return u_high, u_fixed - u_high * _U_LOW_SCALE
+
+
 def _add_window_ranks(
     sums: _RankSums, rows: dict[str, np.ndarray], windows: list[tuple[int, int]],
     offsets: np.ndarray, member_groups: np.ndarray,
@@ -633,7 +642,7 @@ def _add_window_ranks(
     pair_first, tie_first = np.flatnonzero(new_pair), np.flatnonzero(new_tie)
     pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
     tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
-    groups, days, units = [], [], []
+    groups, days, highs, lows = [], [], [], []
     for window_index, (start, end) in enumerate(windows):
         member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
         at_or_below = np.cumsum(member)
@@ -644,13 +653,14 @@ def _add_window_ranks(
         total = at_or_below[pair_last][pair_of] - before_pair
         u = (le - (eq - 1) / 2) / (total + 1)
         # round half away from zero, as DuckDB's round(); exact, u * 2^52 < 2^52
-        u_fixed = np.floor(u[member] * _U_SCALE + 0.5).astype(np.int64)
+        u_high, u_low = _split_fixed(np.floor(u[member] * _U_SCALE + 0.5))
         key = pair[member] * len(windows) + window_index
         counts = offsets[key + 1] - offsets[key]
         row = np.repeat(np.arange(key.size), counts)
         member_row = np.repeat(offsets[key] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         groups.append(member_groups[member_row])
         days.append(rel_day[member][row])
-        units.append(u_fixed[row])
+        highs.append(u_high[row])
+        lows.append(u_low[row])
     # one add for all windows: each add sweeps the whole (group, day) grid
-    sums.add(np.concatenate(groups), np.concatenate(days), np.concatenate(units))
+    sums.add(np.concatenate(groups), np.concatenate(days), np.concatenate(highs), np.concatenate(lows))

@@ -27,6 +27,7 @@ from scipy import stats
 from newsimpact.event_study_tests import (
     MIN_COMMON_SESSIONS,
     _RankSums,
+    _split_fixed,
     event_study_tests,
     event_study_tests_in_duckdb,
     rank_sums_in_duckdb,
@@ -464,7 +465,7 @@ def test_rank_sums_widen_to_the_relative_days_the_batches_bring():
         group = rng.integers(0, 3, 50)
         day = rng.integers(first, last + 1, 50).astype(np.int32)
         u = rng.integers(0, 2**52, 50)
-        sums.add(group, day, u)
+        sums.add(group, day, *_split_fixed(u.astype(float)))
         groups.append(group), days.append(day), units.append(u)
     group, day, u = (np.concatenate(parts) for parts in (groups, days, units))
     expected = (
