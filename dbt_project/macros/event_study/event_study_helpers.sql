@@ -41,9 +41,9 @@
 {%- endmacro %}
 
 {#- One BIGINT for a (security, session) pair: `security_key` numbers the securities 1..n and a
-    session_index is a 0-based INTEGER, so no two pairs share a key. Joining a daily series
-    on it rather than on (security_id, session_index) makes the hash table half the size: at full
-    scale the abnormal returns' join then fits DuckDB's memory limit (docs/performance.md). -#}
+    session_index is a 0-based INTEGER, so no two pairs share a key. Joined on it rather than on
+    (security_id, session_index), the full-scale abnormal returns' hash table fits DuckDB's memory
+    limit instead of spilling (docs/sql-plans.md). -#}
 {% macro security_session_key(security_key, session_index) -%}
     ({{ security_key }} * 4294967296 + {{ session_index }})
 {%- endmacro %}
