@@ -135,13 +135,17 @@ class EventStudyConfig:
         }
 
     @property
-    def sessions_reach(self) -> int:
-        """How many sessions before/after any dated record the calendar must cover."""
-        return max(
-            abs(self.estimation_window[0]),
-            *(abs(bound) for window in self.event_windows for bound in window),
-            *(abs(bound) for bound in self.daily_window),
-        )
+    def sessions_reach(self) -> tuple[int, int]:
+        """How many sessions (before, after) any dated record the calendar must cover. The two
+        sides differ: the estimation window reaches far back, only the windows' ends reach forward,
+        and every session past the data is a row of each security's dense series that a night
+        recomputes (`int_prices__daily_returns`)."""
+        bounds = [
+            *self.estimation_window,
+            *(bound for window in self.event_windows for bound in window),
+            *self.daily_window,
+        ]
+        return max(0, *(-bound for bound in bounds)), max(0, *bounds)
 
 
 @dataclass(frozen=True)

@@ -369,6 +369,12 @@ def _load_master(
     return _master_counts(counts)
 
 
+def _calendar_days(sessions: int) -> timedelta:
+    """Calendar days that hold `sessions` sessions: about 7/5 each, and a margin for long holiday
+    runs."""
+    return timedelta(days=sessions * 7 // 5 + 30)
+
+
 def _master_counts(counts: LoadResult) -> dict[str, Any]:
     return {**dataclasses.asdict(counts), "source_type": SEC_SOURCE_TYPE}
 
@@ -383,8 +389,8 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
     """Sessions of the configured exchange calendar (open/close in UTC, early closes included).
 
     The range runs from the calendar's index epoch (`ingestion.calendar.SESSION_INDEX_EPOCH`, or
-    the data's first date minus the event study's reach when earlier) to the data's last date
-    plus that reach. Indexes count from the epoch, so adding an old document (or any data) does
+    the data's first date minus the event study's backward reach when earlier) to the data's last
+    date plus its forward reach (the latest window end), not the estimation window's length. Indexes count from the epoch, so adding an old document (or any data) does
     not shift the index of existing sessions. Starting at the epoch rather than at the data is
     what keeps indexes 0-based, as the quality suite and the dbt consecutive-index test require.
     """
@@ -392,10 +398,13 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
     with newsimpact.connect() as connection:
         ensure_schema(connection)
         first, last = data_date_range(connection)
-        # Calendar days per session is about 7/5; the margin also covers long holiday runs.
-        margin = timedelta(days=settings.event_study.sessions_reach * 7 // 5 + 30)
+        before, after = settings.event_study.sessions_reach
         calendar = settings.event_study.calendar
-        sessions = build_sessions(calendar, min(index_epoch(calendar), first - margin), last + margin)
+        sessions = build_sessions(
+            calendar,
+            min(index_epoch(calendar), first - _calendar_days(before)),
+            last + _calendar_days(after),
+        )
         written = load_sessions(connection, sessions, now=newsimpact.run_started_at())
     return dg.MaterializeResult(
         metadata={
