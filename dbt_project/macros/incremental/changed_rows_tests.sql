@@ -13,8 +13,12 @@
 {%- endmacro %}
 
 {#- The rows of an incremental model this build recomputed, as a condition on `tested`; '' for
-    every other relation. -#}
+    every other relation, and on a full refresh, which recomputed every row (the condition would
+    only cost a semi-join of the whole table). -#}
 {% macro changed_rows_condition(relation) -%}
+    {%- if flags.FULL_REFRESH -%}
+        {%- do return('') -%}
+    {%- endif -%}
     {%- set by_session = ['int_prices__daily_returns', 'int_market_model__rolling'] -%}
     {#- model keyed by (event, security) -> the change table listing its recomputed pairs -#}
     {%- set by_event = {
