@@ -369,12 +369,6 @@ def _load_master(
     return _master_counts(counts)
 
 
-def _calendar_days(sessions: int) -> timedelta:
-    """Calendar days that hold `sessions` sessions: about 7/5 each, and a margin for long holiday
-    runs."""
-    return timedelta(days=sessions * 7 // 5 + 30)
-
-
 def _master_counts(counts: LoadResult) -> dict[str, Any]:
     return {**dataclasses.asdict(counts), "source_type": SEC_SOURCE_TYPE}
 
@@ -390,8 +384,9 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
 
     The range runs from the calendar's index epoch (`ingestion.calendar.SESSION_INDEX_EPOCH`, or
     the data's first date minus the event study's backward reach when earlier) to the data's last
-    date plus its forward reach (the latest window end), not the estimation window's length. Indexes count from the epoch, so adding an old document (or any data) does
-    not shift the index of existing sessions. Starting at the epoch rather than at the data is
+    date plus its forward reach (the latest window end), not the estimation window's length.
+    Indexes count from the epoch, so adding an old document (or any data) does not shift the
+    index of existing sessions. Starting at the epoch rather than at the data is
     what keeps indexes 0-based, as the quality suite and the dbt consecutive-index test require.
     """
     settings = newsimpact.settings()
@@ -415,3 +410,9 @@ def raw_exchange_sessions(newsimpact: NewsimpactResource):
             "last_session": str(sessions["session_date"].max()),
         }
     )
+
+
+def _calendar_days(sessions: int) -> timedelta:
+    """Calendar days that hold `sessions` sessions: about 7/5 each, and a margin for long holiday
+    runs."""
+    return timedelta(days=sessions * 7 // 5 + 30)
