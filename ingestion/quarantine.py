@@ -85,7 +85,7 @@ class QuarantineRecord:
     record_key: str | None = None
 
 
-# A folder's files, sorted by path (`_listed`): size and mtime from one lstat, links flagged.
+# A folder's files, sorted by path (`list_folder`): size and mtime from one lstat, links flagged.
 FOLDER_LISTING_SCHEMA: dict[str, pl.DataType] = {
     "file_path": pl.String(),
     "file_size": pl.Int64(),
@@ -135,7 +135,7 @@ def list_source_files(
     base = root.resolve()
     to_read: list[SourceFile] = []
     restat: list[tuple[str, int, int]] = []
-    listed = _listed(root, suffixes) if chunk is None else chunk.listed
+    listed = list_folder(root, suffixes) if chunk is None else chunk.listed
     to_open = _to_open(listed, skip_stats)
     if chunk is not None:
         to_open = to_open.filter(pl.col("file_path").is_in(list(chunk.files)))
@@ -163,7 +163,7 @@ def read_chunks(
     folder is read and loaded a chunk at a time, in bounded memory. At least one chunk, so a
     source whose files are all unchanged is still reconciled (deleted files). The folder is
     listed once, here: each chunk carries the listing."""
-    listed = _listed(root, suffixes)
+    listed = list_folder(root, suffixes)
     chunks: list[frozenset[str]] = []
     chunk: list[str] = []
     size = 0
@@ -177,7 +177,7 @@ def read_chunks(
     return [FolderChunk(files, listed) for files in [*chunks, frozenset(chunk)]]
 
 
-def _listed(root: Path, suffixes: Iterable[str]) -> pl.DataFrame:
+def list_folder(root: Path, suffixes: Iterable[str]) -> pl.DataFrame:
     """The files under `root` ending in `suffixes` (FOLDER_LISTING_SCHEMA), sorted by path. One
     lstat per file: it tells a link from a regular file and, for a file, is its stat. Links to
     folders are not followed. `os.scandir`, not `Path.rglob`, and columns, not a tuple per

@@ -106,8 +106,21 @@ def _execute(
 ) -> int:
     """Pull (`days`: "latest", a (first, last) range, or None for nothing), then build.
 
-    Exit 0: published; 1: nothing published (a gate or step failed); 3: published, but a
-    source failed to pull (its data is stale; the summary says which)."""
+    Exit 0: published, or nothing changed since the last run (`newsimpact.run_seal`); 1: nothing
+    published (a gate or step failed); 3: published, but a source failed to pull (its data is
+    stale; the summary says which)."""
+    from newsimpact import run_seal
+
+    seals = command == "run"
+    pulls_due = days is not None and bool(settings.pulled_sources)
+    inputs = None
+    if seals and not pulls_due:  # after a pull, the pipeline decides what changed
+        started = time.perf_counter()
+        inputs = run_seal.inputs_digest(settings)
+        if not full_refresh and (build := run_seal.sealed_build(settings, inputs)):
+            return _unchanged(settings, build, time.perf_counter() - started)
+    run_seal.break_seal(settings)
+
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
     from newsimpact.timings import collect_timings, write_last_run
@@ -131,6 +144,8 @@ def _execute(
                     instance=instance, raise_on_error=False, run_config=run_config,
                     partition_key=key,
                 ))
+        if seals and inputs is None:
+            inputs = run_seal.inputs_digest(settings)
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config,
             tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
@@ -149,7 +164,25 @@ def _execute(
     print(summary.render())
     if not summary.succeeded:
         return EXIT_FAILED
-    return EXIT_STALE if summary.failed_sources else EXIT_OK
+    if summary.failed_sources:
+        return EXIT_STALE
+    if seals:
+        run_seal.write_seal(settings, inputs)
+    return EXIT_OK
+
+
+def _unchanged(settings: Settings, build: str, seconds: float) -> int:
+    """A run whose inputs and outputs are those the last run sealed: nothing to do."""
+    from newsimpact.timings import RunTimings, StepTime, write_last_run
+
+    print(f"newsimpact run: {settings.config_path}\n"
+          f"nothing changed since the last run (sources, config, code): build {build} stays "
+          f"published (checked in {seconds:.1f} s; --full-refresh rebuilds anyway)")
+    write_last_run(
+        settings.state_dir / "last_run.json", None, "unchanged",
+        RunTimings((StepTime("unchanged_check", round(seconds, 3)),), round(seconds, 3)),
+    )
+    return EXIT_OK
 
 
 def _day(text: str) -> date:

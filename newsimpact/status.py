@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from newsimpact.config import Settings
+from newsimpact.run_seal import sealed_at
 from newsimpact.runs import instance_for
 from newsimpact.summary import age
 from warehouse.publish import list_builds, read_build_info
@@ -42,4 +43,8 @@ def render_status(settings: Settings) -> str:
                   f"{record.dagster_run.status.value}{when}"]
     else:
         lines += ["", "Last run: none yet"]
+    sealed = sealed_at(settings)
+    if sealed is not None:
+        lines.append(f"Sealed {age(sealed)}: a `newsimpact run` with nothing new since returns "
+                     "at once (docs/incremental.md)")
     return "\n".join(lines)

@@ -12,21 +12,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from newsimpact.config import Settings
 
-_STEP_EVENTS = {
-    dg.DagsterEventType.STEP_START,
-    dg.DagsterEventType.STEP_SUCCESS,
-    dg.DagsterEventType.STEP_FAILURE,
-}
-_RUN_EVENTS = {
-    dg.DagsterEventType.RUN_START,
-    dg.DagsterEventType.RUN_SUCCESS,
-    dg.DagsterEventType.RUN_FAILURE,
-}
+if TYPE_CHECKING:  # Dagster is imported by what runs it: a run found unchanged never does
+    import dagster as dg
+
 SLOWEST_MODELS = 5
 
 
@@ -47,6 +39,18 @@ def collect_timings(
     instance: dg.DagsterInstance, run_ids: Sequence[str], settings: Settings
 ) -> RunTimings:
     """The timings of `run_ids` (pull runs, then the build run) from the instance's event log."""
+    import dagster as dg
+
+    step_events = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    run_events = {
+        dg.DagsterEventType.RUN_START,
+        dg.DagsterEventType.RUN_SUCCESS,
+        dg.DagsterEventType.RUN_FAILURE,
+    }
     started: dict[str, float] = {}
     seconds: dict[str, float] = {}
     total = 0.0
@@ -55,11 +59,11 @@ def collect_timings(
         run_start = run_end = None
         run_started: dict[str, float] = {}
         run_ended: dict[str, float] = {}
-        for entry in instance.all_logs(run_id, of_type=_STEP_EVENTS | _RUN_EVENTS):
+        for entry in instance.all_logs(run_id, of_type=step_events | run_events):
             event_type = entry.dagster_event_type
             if event_type == dg.DagsterEventType.RUN_START:
                 run_start = entry.timestamp
-            elif event_type in _RUN_EVENTS:
+            elif event_type in run_events:
                 run_end = entry.timestamp
             elif event_type == dg.DagsterEventType.STEP_START:
                 run_started.setdefault(entry.step_key, entry.timestamp)
@@ -106,7 +110,7 @@ def dbt_model_times(results_path: Path) -> tuple[list[StepTime], float | None]:
     return models, data.get("elapsed_time")
 
 
-def write_last_run(path: Path, run_id: str, status: str, timings: RunTimings) -> Path:
+def write_last_run(path: Path, run_id: str | None, status: str, timings: RunTimings) -> Path:
     """`{"run_id", "status", "total_seconds", "steps": [{"step", "seconds"}]}`, replaced whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")

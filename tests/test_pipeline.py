@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 from newsimpact.config import load_settings
+from newsimpact.run_seal import break_seal
+from warehouse.publish import read_build_info
 from warehouse.schema import ensure_schema
 from tests.conftest import SAMPLES, SampleConfig, newsimpact, query, snapshot, write_config
 
@@ -184,6 +186,8 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
     sample_config: SampleConfig, sample_warehouse: Path, sample_work_file: Path
 ):
     before = snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))
+    # without the last run's seal (as after a failed run) the pipeline runs and finds no change
+    break_seal(sample_config.settings)
 
     second = newsimpact("run", "--config", str(sample_config.settings.config_path))
 
@@ -199,6 +203,20 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
     labels = _timing_labels(second.stdout)
     assert {"ingest news", "ingest prices", "dbt build + tests", "total"} <= set(labels)
     assert not {"checks: marts", "publish", "report"} & set(labels)
+
+    # that run sealed its inputs and outputs (`status` reading them leaves the seal whole): the
+    # next run returns before the pipeline starts
+    status = newsimpact("status", "--config", str(sample_config.settings.config_path))
+    assert "\nSealed " in status.stdout, status.stdout
+    sealed = newsimpact("run", "--config", str(sample_config.settings.config_path))
+    assert sealed.returncode == 0, sealed.stdout[-3000:] + sealed.stderr[-3000:]
+    served = read_build_info(sample_warehouse)["build_id"]
+    assert f"nothing changed since the last run (sources, config, code): build {served} " \
+           "stays published" in sealed.stdout
+    assert "Ingested by this run" not in sealed.stdout
+    last_run = json.loads((sample_config.settings.state_dir / "last_run.json").read_text())
+    assert (last_run["run_id"], last_run["status"]) == (None, "unchanged")
+    assert (snapshot(sample_warehouse), snapshot(sample_work_file, ("raw", "audit"))) == before
 
     # a full refresh builds and publishes again: the same marts
     third = newsimpact("run", "--full-refresh", "--config", str(sample_config.settings.config_path))

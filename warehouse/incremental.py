@@ -25,9 +25,18 @@ CREATE SCHEMA IF NOT EXISTS audit;
 CREATE TABLE IF NOT EXISTS audit.dbt_build_state (build_key VARCHAR NOT NULL);
 """
 
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # What the models' results depend on besides the data: their code and the project's settings.
 _CODE_FOLDERS = ("models", "macros", "seeds")
 _CODE_FILES = ("dbt_project.yml", "packages.yml")
+
+
+def project_code_files(project_dir: Path) -> list[Path]:
+    """The dbt project's code: its settings, models, macros and seeds."""
+    paths = [project_dir / name for name in _CODE_FILES if (project_dir / name).is_file()]
+    for folder in _CODE_FOLDERS:
+        paths += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    return paths
 
 
 def build_key(
@@ -39,10 +48,7 @@ def build_key(
     digest.update(json.dumps(dict(dbt_vars), sort_keys=True, default=str).encode())
     digest.update(f"calendar from {calendar_start}".encode())
     digest.update(f"exchange_calendars {version('exchange_calendars')}".encode())
-    paths = [project_dir / name for name in _CODE_FILES if (project_dir / name).is_file()]
-    for folder in _CODE_FOLDERS:
-        paths += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
-    for path in paths:
+    for path in project_code_files(project_dir):
         digest.update(str(path.relative_to(project_dir)).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     for path in library:

@@ -11,9 +11,8 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 
 from newsimpact.config import EventStudyConfig, Settings
-from warehouse.incremental import build_key, calendar_start
+from warehouse.incremental import DBT_PROJECT_DIR, build_key, calendar_start
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # The Python modules the dbt Python models import: part of the models' code (the build key).
 MODEL_LIBRARY = tuple(
     Path(__file__).resolve().parents[2] / "newsimpact" / name

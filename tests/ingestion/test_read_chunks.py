@@ -75,7 +75,7 @@ def test_nested_folders_are_listed_and_an_unreadable_one_stops_the_listing(tmp_p
     (folder / "sub" / "deeper" / "g.csv").write_bytes(b"x")
     (folder / "sub" / "h.CSV").write_bytes(b"x")
     (folder / "linked").symlink_to(folder / "sub", target_is_directory=True)
-    assert quarantine._listed(folder, [".csv"])["file_path"].to_list() == [
+    assert quarantine.list_folder(folder, [".csv"])["file_path"].to_list() == [
         "a.csv", "b.csv", "c.csv", "d.csv", "sub/deeper/g.csv", "sub/h.CSV",
     ]
 

@@ -1,0 +1,146 @@
+"""A run with nothing new returns before the pipeline starts (docs/incremental.md).
+
+A `newsimpact run` that succeeds seals what it read and what it left: a digest of its inputs (the
+config, newsimpact's code and the dbt project's, the installed packages, and every file under each
+source's folder by path, size and modification time), listed before the run started, and a
+digest of its outputs (the work file, the serving file, the report and Dagster's run records, by
+size, modification time and inode), taken after it finished. The next run whose inputs and outputs still match the seal
+would read the same files into the same warehouse: it says so and returns, without starting
+Dagster, dbt or DuckDB, in about the time it takes to list the sources.
+
+Anything else breaks the seal and the run goes through the pipeline, which decides what to
+recompute: a new, changed or deleted file, another config, an upgrade, a rollback, a run started
+from the Dagster UI or schedule (it changes the work file), a run that failed or is under way (a
+run removes the seal before it starts), a source that failed to pull, or a file the ingestion
+still has to re-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsimpact.config import Settings
+
+SEAL_FILE = "run_seal.json"
+# newsimpact's own packages: a reader, loader, check or asset changed is a changed input
+_PACKAGES = ("newsimpact", "ingestion", "warehouse", "orchestration")
+
+
+def inputs_digest(settings: Settings) -> str:
+    """sha256 over everything a run reads. List it before the run: a file that lands while the
+    run is under way is then new to the next one."""
+    from ingestion.quarantine import list_folder
+    from warehouse.incremental import DBT_PROJECT_DIR, project_code_files
+
+    digest = hashlib.sha256()
+    digest.update(repr(settings).encode())
+    code = [file for package in _PACKAGES for file in _package_files(package)]
+    for path in [*code, *project_code_files(DBT_PROJECT_DIR)]:
+        digest.update(f"\0{path}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    packages = sorted(
+        f"{dist.metadata['Name']}=={dist.version}" for dist in importlib.metadata.distributions()
+    )
+    digest.update("\0".join(packages).encode())
+    for source in settings.all_sources:
+        folder = settings.landing_dir / source.name if source.pulled else source.path
+        digest.update(f"\0source {source.name} {folder}\0".encode())
+        if folder.is_file():
+            digest.update(repr(_stat(folder)).encode())
+            continue
+        listed = list_folder(folder, ("",))  # every file: a superset of what is read
+        digest.update("\0".join(listed["file_path"]).encode())
+        for column in ("file_size", "file_mtime_ns", "is_link"):
+            digest.update(listed[column].to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def sealed_build(settings: Settings, inputs: str) -> str | None:
+    """The build the last run served, if its seal holds for `inputs` and the outputs as they are."""
+    seal = _read_seal(settings)
+    if seal.get("inputs") != inputs or seal.get("outputs") != _outputs_digest(settings):
+        return None
+    return seal.get("build_id")
+
+
+def sealed_at(settings: Settings) -> datetime | None:
+    """When the last run sealed, if its seal still holds for the outputs (inputs aside: listing
+    them is a run's job)."""
+    seal = _read_seal(settings)
+    if seal.get("outputs") != _outputs_digest(settings):
+        return None
+    return datetime.fromisoformat(seal["sealed_at"])
+
+
+def _read_seal(settings: Settings) -> dict:
+    try:
+        return json.loads((settings.state_dir / SEAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def break_seal(settings: Settings) -> None:
+    (settings.state_dir / SEAL_FILE).unlink(missing_ok=True)
+
+
+def write_seal(settings: Settings, inputs: str) -> bool:
+    """Seal a run that succeeded and served a build, unless the ingestion left files to re-read
+    (the next run must read them). Returns whether it sealed."""
+    from warehouse.connection import connect
+    from warehouse.publish import read_build_info
+
+    served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
+    if served is None or not settings.report_path.exists():
+        return False
+    with connect(settings.work_path, settings.duckdb_settings, read_only=True) as connection:
+        (to_reread,) = connection.execute(
+            "SELECT count(*) FROM audit.ingested_files WHERE needs_reread"
+        ).fetchone()
+    if to_reread:
+        return False
+    seal = {
+        "inputs": inputs,
+        "outputs": _outputs_digest(settings),
+        "build_id": served["build_id"],
+        "sealed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    partial = settings.state_dir / (SEAL_FILE + ".partial")
+    partial.write_text(json.dumps(seal, indent=1) + "\n", encoding="utf-8")
+    partial.replace(settings.state_dir / SEAL_FILE)
+    return True
+
+
+def _outputs_digest(settings: Settings) -> str:
+    wal = settings.work_path.with_name(settings.work_path.name + ".wal")
+    # Dagster's run records: a run from the UI or the schedule, even one killed before it touched
+    # the work file, leaves a started run there for the next pipeline run to fail
+    runs = settings.dagster_home / "history" / "runs.db"
+    files = (settings.work_path, wal, settings.warehouse_path, settings.report_path, runs)
+    return hashlib.sha256(repr([_stat(path) for path in files]).encode()).hexdigest()
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ino
+
+
+def _package_files(package: str) -> list[Path]:
+    """The files of an installed package (an editable install: the repository's folder)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"newsimpact's package {package!r} is not installed")
+    files: list[Path] = []
+    for root in spec.submodule_search_locations:
+        for folder, folders, names in os.walk(root):
+            folders[:] = sorted(name for name in folders if name != "__pycache__")
+            files += [Path(folder) / name for name in sorted(names)]
+    return files

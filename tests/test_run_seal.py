@@ -1,0 +1,131 @@
+"""The run seal (`newsimpact.run_seal`): what a run with nothing new may skip, and what breaks it.
+
+A site of its own with copies of the samples, its outputs written by hand: no pipeline runs here
+(tests/test_pipeline.py runs the CLI on a sealed site)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsimpact.config import Settings, load_settings
+from newsimpact.run_seal import inputs_digest, sealed_build, write_seal
+from tests.conftest import SAMPLES, write_config
+
+BUILD_ID = "20261127T000000Z-test"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Settings:
+    news, prices = tmp_path / "news", tmp_path / "prices"
+    shutil.copytree(SAMPLES / "news", news)
+    shutil.copytree(SAMPLES / "prices", prices)
+    return load_settings(write_config(tmp_path / "site", news=news, prices=prices))
+
+
+def _shift_mtime(path: Path, seconds: int) -> None:
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + seconds * 10**9))
+
+
+def test_the_inputs_digest_sees_every_change_to_a_source_folder_and_to_the_config(site: Settings):
+    news = site.news_sources[0].path
+    prices = site.price_sources[0].path
+    first = inputs_digest(site)
+    assert inputs_digest(site) == first
+
+    # a file touched, and touched back
+    document = sorted(news.glob("*.txt"))[0]
+    _shift_mtime(document, 1)
+    assert inputs_digest(site) != first
+    _shift_mtime(document, -1)
+    assert inputs_digest(site) == first
+
+    # a file moved in with an old modification time (`mv` keeps it), in a subfolder
+    (news / "later").mkdir()
+    moved = news / "later" / "copy.txt"
+    shutil.copy2(document, moved)
+    assert inputs_digest(site) != first
+    moved.unlink()
+    (news / "later").rmdir()
+    assert inputs_digest(site) == first
+
+    # a file rewritten to another size, its modification time put back
+    bars = prices / "IBM.csv"
+    info = bars.stat()
+    bars.write_text(bars.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    os.utime(bars, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert inputs_digest(site) != first
+
+    # a file deleted
+    changed = inputs_digest(site)
+    (prices / "MSFT.csv").unlink()
+    assert inputs_digest(site) not in (first, changed)
+
+    # another config: the same folders, another event window
+    before = inputs_digest(site)
+    config = site.config_path
+    config.write_text(config.read_text(encoding="utf-8")
+                      + "\n[event_study]\nevent_windows = [[0, 0], [0, 2]]\n", encoding="utf-8")
+    assert inputs_digest(load_settings(config)) != before
+
+
+def _write_outputs(settings: Settings) -> None:
+    """A served build and its report, and a work file with nothing left to re-read."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.work_path)) as work:
+        work.execute("CREATE SCHEMA audit")
+        work.execute("CREATE TABLE audit.ingested_files (file_path VARCHAR, needs_reread BOOLEAN)")
+        work.execute("INSERT INTO audit.ingested_files VALUES ('a.txt', false), ('b.txt', NULL)")
+    with duckdb.connect(str(settings.warehouse_path)) as serving:
+        serving.execute("CREATE SCHEMA marts")
+        serving.execute(f"CREATE TABLE marts.build_info AS SELECT '{BUILD_ID}' AS build_id")
+    settings.report_path.write_text("<html></html>", encoding="utf-8")
+
+
+def test_a_seal_holds_until_an_output_changes(site: Settings):
+    inputs = inputs_digest(site)
+    assert sealed_build(site, inputs) is None  # never sealed
+
+    _write_outputs(site)
+    assert write_seal(site, inputs)
+    assert sealed_build(site, inputs) == BUILD_ID
+    assert sealed_build(site, "other inputs") is None
+
+    # the work file written since (a run from the UI, `newsimpact check`)
+    _shift_mtime(site.work_path, 1)
+    assert sealed_build(site, inputs) is None
+    assert write_seal(site, inputs)
+
+    # another build served (a rollback replaces the serving file)
+    rolled_back = site.warehouse_path.with_name("previous.duckdb")
+    shutil.copy2(site.warehouse_path, rolled_back)
+    os.replace(rolled_back, site.warehouse_path)
+    assert sealed_build(site, inputs) is None
+    assert write_seal(site, inputs)
+
+    # the report deleted
+    site.report_path.unlink()
+    assert sealed_build(site, inputs) is None
+    assert not write_seal(site, inputs)  # nothing sealed without a report of the served build
+    site.report_path.write_text("<html></html>", encoding="utf-8")
+    assert write_seal(site, inputs)
+
+    # a run recorded by Dagster (from the UI or the schedule), even one that did nothing else
+    runs = site.dagster_home / "history" / "runs.db"
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_bytes(b"")
+    assert sealed_build(site, inputs) is None
+
+
+def test_no_seal_while_the_ingestion_has_files_to_reread(site: Settings):
+    inputs = inputs_digest(site)
+    _write_outputs(site)
+    with duckdb.connect(str(site.work_path)) as work:
+        work.execute("UPDATE audit.ingested_files SET needs_reread = true WHERE file_path = 'a.txt'")
+    assert not write_seal(site, inputs)
+    assert sealed_build(site, inputs) is None
