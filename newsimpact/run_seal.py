@@ -91,17 +91,23 @@ def break_seal(settings: Settings) -> None:
 
 def write_seal(settings: Settings, inputs: str) -> bool:
     """Seal a run that succeeded and served a build, unless the ingestion left files to re-read
-    (the next run must read them). Returns whether it sealed."""
+    (the next run must read them). Returns whether it sealed; a file it cannot open (a reader
+    holding it for writing) only costs the next run its shortcut."""
+    import duckdb
+
     from warehouse.connection import connect
     from warehouse.publish import read_build_info
 
-    served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
-    if served is None or not settings.report_path.exists():
+    try:
+        served = read_build_info(settings.warehouse_path, settings.duckdb_settings)
+        if served is None or not settings.report_path.exists():
+            return False
+        with connect(settings.work_path, settings.duckdb_settings, read_only=True) as connection:
+            (to_reread,) = connection.execute(
+                "SELECT count(*) FROM audit.ingested_files WHERE needs_reread"
+            ).fetchone()
+    except duckdb.Error:
         return False
-    with connect(settings.work_path, settings.duckdb_settings, read_only=True) as connection:
-        (to_reread,) = connection.execute(
-            "SELECT count(*) FROM audit.ingested_files WHERE needs_reread"
-        ).fetchone()
     if to_reread:
         return False
     seal = {

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -129,3 +131,19 @@ def test_no_seal_while_the_ingestion_has_files_to_reread(site: Settings):
         work.execute("UPDATE audit.ingested_files SET needs_reread = true WHERE file_path = 'a.txt'")
     assert not write_seal(site, inputs)
     assert sealed_build(site, inputs) is None
+
+
+def test_no_seal_while_another_process_holds_the_serving_file_for_writing(site: Settings):
+    inputs = inputs_digest(site)
+    _write_outputs(site)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; connection = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); sys.stdin.read()", str(site.warehouse_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert not write_seal(site, inputs)
+    finally:
+        holder.communicate("", timeout=60)
+    assert write_seal(site, inputs)
