@@ -40,8 +40,7 @@ def inputs_digest(settings: Settings) -> str:
 
     digest = hashlib.sha256()
     digest.update(repr(settings).encode())
-    code = [file for package in _PACKAGES for file in _package_files(package)]
-    for path in [*code, *project_code_files(DBT_PROJECT_DIR)]:
+    for path in [*code_files(), *project_code_files(DBT_PROJECT_DIR)]:
         digest.update(f"\0{path}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     packages = sorted(
@@ -139,14 +138,20 @@ def _stat(path: Path) -> tuple[int, int, int] | None:
     return info.st_size, info.st_mtime_ns, info.st_ino
 
 
-def _package_files(package: str) -> list[Path]:
-    """The files of an installed package (an editable install: the repository's folder)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"newsimpact's package {package!r} is not installed")
+def code_files() -> list[Path]:
+    """newsimpact's own code: the modules of its packages and the Great Expectations suites.
+    Nothing else in their folders: the sample config's warehouse, its run state and Data Docs
+    live in the `warehouse` package's folder of a clone."""
+    from warehouse.quality.runner import SUITES_DIR
+
     files: list[Path] = []
-    for root in spec.submodule_search_locations:
-        for folder, folders, names in os.walk(root):
-            folders[:] = sorted(name for name in folders if name != "__pycache__")
-            files += [Path(folder) / name for name in sorted(names)]
-    return files
+    for package in _PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"newsimpact's package {package!r} is not installed")
+        for root in spec.submodule_search_locations:
+            for folder, folders, names in os.walk(root):
+                folders[:] = sorted(name for name in folders
+                                    if name != "__pycache__" and not name.startswith("."))
+                files += [Path(folder) / name for name in sorted(names) if name.endswith(".py")]
+    return files + sorted(path for path in SUITES_DIR.rglob("*") if path.is_file())

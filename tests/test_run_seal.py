@@ -15,7 +15,9 @@ import duckdb
 import pytest
 
 from newsimpact.config import Settings, load_settings
-from newsimpact.run_seal import inputs_digest, sealed_build, write_seal
+from newsimpact import run_seal
+from newsimpact.run_seal import code_files, inputs_digest, sealed_build, write_seal
+from warehouse.quality.runner import SUITES_DIR
 from tests.conftest import SAMPLES, write_config
 
 BUILD_ID = "20261127T000000Z-test"
@@ -74,6 +76,29 @@ def test_the_inputs_digest_sees_every_change_to_a_source_folder_and_to_the_confi
     config.write_text(config.read_text(encoding="utf-8")
                       + "\n[event_study]\nevent_windows = [[0, 0], [0, 2]]\n", encoding="utf-8")
     assert inputs_digest(load_settings(config)) != before
+
+
+def test_the_code_is_the_packages_modules_and_suites_not_what_runs_write_beside_them(site: Settings):
+    files = code_files()
+    assert Path(run_seal.__file__) in files
+    assert any(SUITES_DIR in path.parents for path in files)
+    # `make run` writes the sample warehouse, its run state and Data Docs into the `warehouse`
+    # package's folder of a clone (git-ignored names, removed again)
+    first = inputs_digest(site)
+    folder = SUITES_DIR.parents[1]
+    written = [folder / f"seal_test_{os.getpid()}.duckdb",
+               folder / f".seal_test_{os.getpid()}" / "state.py",
+               folder / f"seal_test_{os.getpid()}_data_docs" / "index.html"]
+    try:
+        for path in written:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("written by a run", encoding="utf-8")
+        assert inputs_digest(site) == first
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+            if path.parent != folder:
+                path.parent.rmdir()
 
 
 def _write_outputs(settings: Settings) -> None:
