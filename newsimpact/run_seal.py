@@ -4,9 +4,9 @@ A `newsimpact run` that succeeds seals what it read and what it left: a digest o
 config, newsimpact's code and the dbt project's, the installed packages, and every file under each
 source's folder by path, size and modification time), listed before the run started, and a
 digest of its outputs (the work file, the serving file, the report and Dagster's run records, by
-size, modification time and inode), taken after it finished. The next run whose inputs and outputs still match the seal
-would read the same files into the same warehouse: it says so and returns, without starting
-Dagster, dbt or DuckDB, in about the time it takes to list the sources.
+size, modification time and inode), taken after it finished. The next run whose inputs and
+outputs still match the seal would read the same files into the same warehouse: it says so and
+returns, without starting Dagster, dbt or DuckDB, in about the time it takes to list the sources.
 
 Anything else breaks the seal and the run goes through the pipeline, which decides what to
 recompute: a new, changed or deleted file, another config, an upgrade, a rollback, a run started
