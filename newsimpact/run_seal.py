@@ -62,26 +62,24 @@ def inputs_digest(settings: Settings) -> str:
 
 def sealed_build(settings: Settings, inputs: str) -> str | None:
     """The build the last run served, if its seal holds for `inputs` and the outputs as they are."""
-    seal = _read_seal(settings)
-    if seal.get("inputs") != inputs or seal.get("outputs") != _outputs_digest(settings):
-        return None
-    return seal.get("build_id")
+    seal = _seal_of_these_outputs(settings)
+    return seal["build_id"] if seal.get("inputs") == inputs else None
 
 
 def sealed_at(settings: Settings) -> datetime | None:
     """When the last run sealed, if its seal still holds for the outputs (inputs aside: listing
     them is a run's job)."""
-    seal = _read_seal(settings)
-    if seal.get("outputs") != _outputs_digest(settings):
-        return None
-    return datetime.fromisoformat(seal["sealed_at"])
+    seal = _seal_of_these_outputs(settings)
+    return datetime.fromisoformat(seal["sealed_at"]) if seal else None
 
 
-def _read_seal(settings: Settings) -> dict:
+def _seal_of_these_outputs(settings: Settings) -> dict:
+    """The last seal if the outputs are still those it recorded, else {}."""
     try:
-        return json.loads((settings.state_dir / SEAL_FILE).read_text(encoding="utf-8"))
+        seal = json.loads((settings.state_dir / SEAL_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return seal if seal.get("outputs") == _outputs_digest(settings) else {}
 
 
 def break_seal(settings: Settings) -> None:
