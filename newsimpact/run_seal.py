@@ -3,16 +3,19 @@
 A `newsimpact run` that succeeds seals what it read and what it left: a digest of its inputs (the
 config, newsimpact's code and the dbt project's, the installed packages, and every file under each
 source's folder by path, size and modification time), listed before the run started, and a
-digest of its outputs (the work file, the serving file, the report and Dagster's run records, by
-size, modification time and inode), taken after it finished. The next run whose inputs and
+digest of its outputs (the work file, the serving file and the report by size, modification time
+and inode, and Dagster's run records), taken after it finished. The next run whose inputs and
 outputs still match the seal would read the same files into the same warehouse: it says so and
 returns, without starting Dagster, dbt or DuckDB, in about the time it takes to list the sources.
 
 Anything else breaks the seal and the run goes through the pipeline, which decides what to
-recompute: a new, changed or deleted file, another config, an upgrade, a rollback, a run started
-from the Dagster UI or schedule (it changes the work file), a run that failed or is under way (a
-run removes the seal before it starts), a source that failed to pull, or a file the ingestion
-still has to re-read.
+recompute: a new, changed or deleted file, another config, an upgrade, a rollback, any Dagster run
+since (from the UI, a sensor or the schedule), a run that failed or is under way (a run removes the
+seal before it starts), a source that failed to pull, or a file the ingestion still has to re-read.
+
+`newsimpact serve`'s nightly schedule asks the same question (orchestration/definitions.py): it
+skips the night while the seal holds, tags the run it starts with the inputs it listed, and a run
+status sensor seals that run once Dagster records its success.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from newsimpact.config import Settings
 
 SEAL_FILE = "run_seal.json"
+# On a run the nightly schedule starts: the inputs digest it listed, for the seal after the run
+SEAL_INPUTS_TAG = "newsimpact/seal_inputs"
 # newsimpact's own packages: a reader, loader, check or asset changed is a changed input
 _PACKAGES = ("newsimpact", "ingestion", "warehouse", "orchestration")
 
@@ -79,7 +85,8 @@ def _seal_of_these_outputs(settings: Settings) -> dict:
         seal = json.loads((settings.state_dir / SEAL_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return seal if seal.get("outputs") == _outputs_digest(settings) else {}
+    outputs = _outputs_digest(settings)
+    return seal if outputs is not None and seal.get("outputs") == outputs else {}
 
 
 def break_seal(settings: Settings) -> None:
@@ -105,11 +112,12 @@ def write_seal(settings: Settings, inputs: str) -> bool:
             ).fetchone()
     except duckdb.Error:
         return False
-    if to_reread:
+    outputs = _outputs_digest(settings)
+    if to_reread or outputs is None:
         return False
     seal = {
         "inputs": inputs,
-        "outputs": _outputs_digest(settings),
+        "outputs": outputs,
         "build_id": served["build_id"],
         "sealed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -119,13 +127,30 @@ def write_seal(settings: Settings, inputs: str) -> bool:
     return True
 
 
-def _outputs_digest(settings: Settings) -> str:
+def _outputs_digest(settings: Settings) -> str | None:
+    """None when Dagster's run records cannot be read: then no seal holds."""
     wal = settings.work_path.with_name(settings.work_path.name + ".wal")
-    # Dagster's run records: a run from the UI or the schedule, even one killed before it touched
-    # the work file, leaves a started run there for the next pipeline run to fail
-    runs = settings.dagster_home / "history" / "runs.db"
-    files = (settings.work_path, wal, settings.warehouse_path, settings.report_path, runs)
-    return hashlib.sha256(repr([_stat(path) for path in files]).encode()).hexdigest()
+    files = (settings.work_path, wal, settings.warehouse_path, settings.report_path)
+    try:
+        runs = _dagster_runs(settings.dagster_home / "history" / "runs.db")
+    except sqlite3.Error:
+        return None
+    return hashlib.sha256(repr([[_stat(path) for path in files], runs]).encode()).hexdigest()
+
+
+def _dagster_runs(database: Path) -> tuple | None:
+    """How many runs Dagster has recorded and when one last changed: any run since the seal, even
+    one killed before it touched the work file (it leaves a started run for the next pipeline run
+    to fail). The runs, not the file: `newsimpact serve`'s daemon writes its heartbeats there."""
+    if not database.exists():
+        return None
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        return connection.execute(
+            "SELECT count(*), max(id), max(update_timestamp) FROM runs"
+        ).fetchone()
+    finally:
+        connection.close()
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

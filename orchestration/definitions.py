@@ -9,7 +9,6 @@ job, the schedule.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +18,7 @@ from newsimpact.progress import progress_logger
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import dbt_resource
 from orchestration.ingestion.assets import build_ingestion_assets
+from orchestration.nightly import build_nightly_schedule, build_pull_schedule, build_seal_sensor
 from orchestration.publish.assets import analyst_report, build_publish_asset
 from orchestration.pull.assets import build_pull_asset
 from orchestration.pull.sensors import build_after_pull_sensor, documents_sensor
@@ -28,7 +28,6 @@ from orchestration.resources import NewsimpactResource
 PIPELINE_JOB = "newsimpact_pipeline"
 PULL_JOB = "newsimpact_pull"
 QUALITY_JOB = "newsimpact_quality_checks"
-NIGHTLY_SCHEDULE = "newsimpact_nightly"
 
 
 def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Definitions:
@@ -65,16 +64,10 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         )
         jobs.append(pull)
         sensors.append(build_after_pull_sensor(PULL_JOB, PIPELINE_JOB, quiet))
-        nightly = _pull_schedule(settings, pull, quiet)
+        nightly = build_pull_schedule(settings, pull, quiet)
     else:
-        nightly = dg.ScheduleDefinition(
-            name=NIGHTLY_SCHEDULE,
-            job=pipeline,
-            cron_schedule=settings.schedule.cron,
-            execution_timezone=settings.schedule.timezone,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            run_config=quiet,
-        )
+        nightly = build_nightly_schedule(settings, pipeline, quiet)
+        sensors.append(build_seal_sensor(settings, pipeline))
     return dg.Definitions(
         assets=[*pull_assets, *build_ingestion_assets(settings), dbt_assets,
                 build_publish_asset(marts), analyst_report],
@@ -90,27 +83,6 @@ def build_definitions(settings: Settings, *, verbose: bool = False) -> dg.Defini
         # The CLI selects `progress` (or `console` with --verbose) in its run config.
         loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )
-
-
-def _pull_schedule(settings: Settings, pull: dg.JobDefinition, run_config: dict) -> dg.ScheduleDefinition:
-    """At the configured cron: pull the latest complete (UTC) day, and the undated sources."""
-
-    @dg.schedule(
-        name=NIGHTLY_SCHEDULE,
-        job=pull,
-        cron_schedule=settings.schedule.cron,
-        execution_timezone=settings.schedule.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
-    def nightly(context: dg.ScheduleEvaluationContext):
-        moment = context.scheduled_execution_time or datetime.now(UTC)
-        day = moment.astimezone(UTC).date() - timedelta(days=1)
-        if day < settings.pull.start_date:
-            return dg.SkipReason(f"no complete day since [pull] start_date {settings.pull.start_date}")
-        return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat(),
-                             run_config=run_config)
-
-    return nightly
 
 
 def config_path_from_environment() -> Path:

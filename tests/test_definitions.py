@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from orchestration import definitions
+from orchestration.nightly import NIGHTLY_SCHEDULE
 from tests.conftest import REPO_ROOT
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
@@ -46,6 +47,7 @@ def _describe(defs: dg.Definitions) -> str:
     lines += [
         f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}" for s in defs.schedules or []
     ]
+    lines += [f"sensor {s.name}" for s in sorted(defs.sensors or [], key=lambda s: s.name)]
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +78,7 @@ def test_dbt_tests_are_asset_checks(defs: dg.Definitions):
 
 def test_one_job_runs_everything_one_step_at_a_time_every_night(defs: dg.Definitions):
     pipeline = defs.resolve_job_def(definitions.PIPELINE_JOB)
-    schedule = defs.resolve_schedule_def(definitions.NIGHTLY_SCHEDULE)
+    schedule = defs.resolve_schedule_def(NIGHTLY_SCHEDULE)
 
     assert pipeline.executor_def is dg.in_process_executor  # DuckDB has a single writer
     assert set(pipeline.asset_layer.asset_graph.get_all_asset_keys()) == set(

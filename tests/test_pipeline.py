@@ -13,7 +13,8 @@ import duckdb
 import pytest
 
 from newsimpact.config import load_settings
-from newsimpact.run_seal import break_seal
+from newsimpact.run_seal import SEAL_INPUTS_TAG, break_seal, inputs_digest
+from newsimpact.runs import instance_for
 from warehouse.publish import read_build_info
 from warehouse.schema import ensure_schema
 from tests.conftest import SAMPLES, SampleConfig, newsimpact, query, snapshot, write_config
@@ -228,6 +229,61 @@ def test_running_twice_leaves_identical_marts_and_raw_tables(
     dbt_row = labels.index("dbt build + tests")
     models = [label for label in labels[dbt_row + 1:] if label.startswith("model ")]
     assert len(models) == 5, labels  # dbt's slowest models, from its run_results.json
+
+
+def test_the_nightly_schedule_skips_a_sealed_night_and_its_run_is_sealed_after_it_succeeds(
+    sample_config: SampleConfig, sample_warehouse: Path
+):
+    """What `newsimpact serve`'s daemon does each night, with its own tick and sensor calls."""
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+    from orchestration.nightly import NIGHTLY_SCHEDULE, SEAL_SENSOR
+
+    settings = sample_config.settings
+    definitions = build_definitions(settings)
+    schedule = definitions.resolve_schedule_def(NIGHTLY_SCHEDULE)
+    seal_sensor = definitions.resolve_sensor_def(SEAL_SENSOR)
+    before = snapshot(sample_warehouse)
+    break_seal(settings)  # as after a run that failed
+
+    with instance_for(settings) as instance:
+        def tick():
+            with dg.build_schedule_context(instance=instance) as context:
+                return schedule.evaluate_tick(context)
+
+        def seal_after(result: dg.ExecuteInProcessResult):
+            (success,) = instance.get_records_for_run(
+                result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS
+            ).records
+            return seal_sensor(dg.build_run_status_sensor_context(
+                sensor_name=SEAL_SENSOR, dagster_event=success.event_log_entry.dagster_event,
+                dagster_instance=instance, dagster_run=result.dagster_run,
+            ))
+
+        (request,) = tick().run_requests
+        assert request.tags[SEAL_INPUTS_TAG] == inputs_digest(settings)
+        pipeline = definitions.resolve_job_def(PIPELINE_JOB)
+        # a run started by hand is not sealed: what it read was never listed
+        by_hand = pipeline.execute_in_process(instance=instance, run_config=request.run_config)
+        assert by_hand.success
+        assert "not a run of the nightly schedule" in seal_after(by_hand).skip_message
+        nightly = pipeline.execute_in_process(
+            instance=instance, run_config=request.run_config, tags=request.tags
+        )
+        assert nightly.success
+        assert tick().run_requests  # sealed only once Dagster has recorded the run's success
+        assert "sealed:" in seal_after(nightly).skip_message
+        skipped = tick()
+        assert not skipped.run_requests
+        served = read_build_info(sample_warehouse)["build_id"]
+        assert skipped.skip_message == (
+            f"nothing changed since the last run (sources, config, code): build {served} "
+            "stays published"
+        )
+        # a run after the nightly one: the seal is not written for the earlier run
+        assert pipeline.execute_in_process(instance=instance, run_config=request.run_config).success
+        assert tick().run_requests
+        assert "another run came after it" in seal_after(nightly).skip_message
+    assert snapshot(sample_warehouse) == before
 
 
 def _timing_labels(summary: str) -> list[str]:

@@ -356,7 +356,8 @@ def test_the_schedule_pulls_the_last_complete_day_and_the_sensors_start_the_buil
     tmp_path, httpserver, services
 ):
     from newsimpact.runs import instance_for
-    from orchestration.definitions import NIGHTLY_SCHEDULE, PIPELINE_JOB, build_definitions
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+    from orchestration.nightly import NIGHTLY_SCHEDULE
 
     site = make_site(tmp_path / "site", base_url(httpserver))
     documents = tmp_path / "dropped"

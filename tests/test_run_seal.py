@@ -9,14 +9,18 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
+from dagster._daemon.types import DaemonHeartbeat  # what `newsimpact serve`'s daemon writes
 
 from newsimpact.config import Settings, load_settings
 from newsimpact import run_seal
 from newsimpact.run_seal import code_files, inputs_digest, sealed_build, write_seal
+from newsimpact.runs import instance_for
 from warehouse.quality.runner import SUITES_DIR
 from tests.conftest import SAMPLES, write_config
 
@@ -142,11 +146,33 @@ def test_a_seal_holds_until_an_output_changes(site: Settings):
     site.report_path.write_text("<html></html>", encoding="utf-8")
     assert write_seal(site, inputs)
 
-    # a run recorded by Dagster (from the UI or the schedule), even one that did nothing else
+    # a run recorded by Dagster (from the UI, a sensor or the schedule), even one that did nothing
+    # else; not the heartbeats `newsimpact serve`'s daemon writes into the same database
     runs = site.dagster_home / "history" / "runs.db"
-    runs.parent.mkdir(parents=True, exist_ok=True)
-    runs.write_bytes(b"")
+    with instance_for(site) as instance:
+        assert write_seal(site, inputs)  # the instance created its (empty) run records
+        written = runs.stat().st_mtime_ns
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "SENSOR", "test", None))
+        assert runs.stat().st_mtime_ns != written
+        assert sealed_build(site, inputs) == BUILD_ID
+
+        assert _a_run_that_does_nothing.execute_in_process(instance=instance).success
     assert sealed_build(site, inputs) is None
+
+    # run records that cannot be read: no seal holds, and none is written
+    runs.write_bytes(b"not a database")
+    assert sealed_build(site, inputs) is None
+    assert not write_seal(site, inputs)
+
+
+@dg.op
+def _nothing() -> None:
+    pass
+
+
+@dg.job
+def _a_run_that_does_nothing() -> None:
+    _nothing()
 
 
 def test_no_seal_while_the_ingestion_has_files_to_reread(site: Settings):
