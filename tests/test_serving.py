@@ -11,9 +11,11 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,8 +212,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _skipped_ticks(settings: Settings, after: float) -> list[str]:
+    """The skipped ticks of the daemon's schedule since `after` (epoch seconds), as their
+    serialised bodies (they hold the skip reason): Dagster's own tick records."""
+    database = settings.dagster_home / "schedules" / "schedules.db"
+    if not database.exists():
+        return []
+    with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as connection:
+        return [body for (body,) in connection.execute(
+            "SELECT tick_body FROM job_ticks"
+            " WHERE type = 'SCHEDULE' AND status = 'SKIPPED' AND timestamp > ? ORDER BY id",
+            [after],
+        )]
+
+
 def test_serve_fires_the_schedule_by_itself_even_after_a_killed_run(site: Site):
-    """`newsimpact serve` on a schedule of every minute, after a run was killed mid-way."""
+    """`newsimpact serve` on a schedule of every minute, after a run was killed mid-way; once
+    the scheduled run is sealed, the next minutes skip (nothing changed)."""
     site.config.write_text(
         site.config.read_text(encoding="utf-8") + '\n[schedule]\ncron = "* * * * *"\n',
         encoding="utf-8",
@@ -248,12 +265,29 @@ def test_serve_fires_the_schedule_by_itself_even_after_a_killed_run(site: Site):
              f"'http://127.0.0.1:{port}/server_info', timeout=10).status)"],
             capture_output=True, text=True,
         ).stdout.strip()
+        # the daemon's run status sensor seals the scheduled run; the next ticks skip the night
+        seal = settings.state_dir / "run_seal.json"
+        while time.monotonic() < deadline + 120 and not seal.exists():
+            time.sleep(5)
+        sealed_at = time.time()
+        skipped = []
+        while time.monotonic() < deadline + 240 and not skipped:
+            time.sleep(5)
+            skipped = _skipped_ticks(settings, after=sealed_at)
+        with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+            runs_after_the_seal = [
+                record.dagster_run.run_id for record in instance.get_run_records()
+                if record.create_timestamp.timestamp() >= sealed_at
+            ]
     finally:
         serve.terminate()
         output = serve.communicate(timeout=90)[0]
 
     assert scheduled, output[-3000:]
     assert listening == "200"
+    assert seal.exists(), output[-3000:]
+    assert skipped and "nothing changed since the last run" in skipped[0], output[-3000:]
+    assert runs_after_the_seal == []
     assert serve.returncode == 0
     assert "served_by_the_schedule" in json.dumps(
         duckdb.connect(str(settings.warehouse_path), read_only=True)
