@@ -13,7 +13,7 @@ recompute: a new, changed or deleted file, another config, an upgrade, a rollbac
 since (from the UI, a sensor or the schedule), a run that failed or is under way (a run removes the
 seal before it starts), a source that failed to pull, or a file the ingestion still has to re-read.
 
-`newsimpact serve`'s nightly schedule asks the same question (orchestration/definitions.py): it
+`newsimpact serve`'s nightly schedule asks the same question (orchestration/nightly.py): it
 skips the night while the seal holds, tags the run it starts with the inputs it listed, and a run
 status sensor seals that run once Dagster records its success.
 """
