@@ -173,11 +173,11 @@ def _execute(
 
 def _unchanged(settings: Settings, build: str, seconds: float) -> int:
     """A run whose inputs and outputs are those the last run sealed: nothing to do."""
+    from newsimpact.run_seal import unchanged_message
     from newsimpact.timings import RunTimings, StepTime, write_last_run
 
-    print(f"newsimpact run: {settings.config_path}\n"
-          f"nothing changed since the last run (sources, config, code): build {build} stays "
-          f"published (checked in {seconds:.1f} s; --full-refresh rebuilds anyway)")
+    print(f"newsimpact run: {settings.config_path}\n{unchanged_message(build)} "
+          f"(checked in {seconds:.1f} s; --full-refresh rebuilds anyway)")
     write_last_run(
         settings.state_dir / "last_run.json", None, "unchanged",
         RunTimings((StepTime("unchanged_check", round(seconds, 3)),), round(seconds, 3)),

@@ -72,6 +72,12 @@ def sealed_build(settings: Settings, inputs: str) -> str | None:
     return seal["build_id"] if seal.get("inputs") == inputs else None
 
 
+def unchanged_message(build: str) -> str:
+    """What a run or a schedule tick that the seal stops says."""
+    return (f"nothing changed since the last run (sources, config, code): build {build} stays "
+            "published")
+
+
 def sealed_at(settings: Settings) -> datetime | None:
     """When the last run sealed, if its seal still holds for the outputs (inputs aside: listing
     them is a run's job)."""

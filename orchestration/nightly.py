@@ -18,23 +18,25 @@ def build_nightly_schedule(settings: Settings, pipeline, run_config: dict) -> dg
     (then the tick is skipped, as `newsimpact run` returns early). The run it starts carries the
     inputs it listed, for `build_seal_sensor` to seal once the run succeeds."""
 
-    @dg.schedule(
+    @_nightly(settings, pipeline)
+    def nightly(context: dg.ScheduleEvaluationContext):
+        inputs = run_seal.inputs_digest(settings)
+        if build := run_seal.sealed_build(settings, inputs):
+            return dg.SkipReason(run_seal.unchanged_message(build))
+        return dg.RunRequest(run_config=run_config, tags={run_seal.SEAL_INPUTS_TAG: inputs})
+
+    return nightly
+
+
+def _nightly(settings: Settings, job):
+    """The decorator of the one nightly schedule, at the configured cron, on from the start."""
+    return dg.schedule(
         name=NIGHTLY_SCHEDULE,
-        job=pipeline,
+        job=job,
         cron_schedule=settings.schedule.cron,
         execution_timezone=settings.schedule.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    def nightly(context: dg.ScheduleEvaluationContext):
-        inputs = run_seal.inputs_digest(settings)
-        if build := run_seal.sealed_build(settings, inputs):
-            return dg.SkipReason(
-                f"nothing changed since the last run (sources, config, code): build {build} "
-                "stays published"
-            )
-        return dg.RunRequest(run_config=run_config, tags={run_seal.SEAL_INPUTS_TAG: inputs})
-
-    return nightly
 
 
 def build_seal_sensor(settings: Settings, pipeline) -> dg.SensorDefinition:
@@ -66,13 +68,7 @@ def build_pull_schedule(settings: Settings, pull, run_config: dict) -> dg.Schedu
     """At the configured cron: pull the latest complete (UTC) day, and the undated sources (the
     pipeline follows each pull run; after a pull it decides itself what changed)."""
 
-    @dg.schedule(
-        name=NIGHTLY_SCHEDULE,
-        job=pull,
-        cron_schedule=settings.schedule.cron,
-        execution_timezone=settings.schedule.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
+    @_nightly(settings, pull)
     def nightly(context: dg.ScheduleEvaluationContext):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         day = moment.astimezone(UTC).date() - timedelta(days=1)
