@@ -97,3 +97,24 @@ def test_the_report_is_written_from_the_published_file(defs: dg.Definitions):
     assert report.group_name == "serving"
     pipeline = defs.resolve_job_def(definitions.PIPELINE_JOB)
     assert REPORT in pipeline.asset_layer.asset_graph.get_all_asset_keys()
+
+
+def test_the_dbt_resource_knows_its_version_without_starting_dbt(defs: dg.Definitions):
+    """dagster-dbt's own `dbt --version` and project load cost 4 s a run; the resource skips them.
+
+    The names it overrides are dagster-dbt's: if an upgrade renames them, this fails instead of
+    the cost coming back unseen."""
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt.project import NewsimpactDbtCliResource
+
+    assert {"_cli_version", "_initialize_dbt_core_adapter"} <= set(vars(DbtCliResource))
+    resource = defs.resources["dbt"]
+    assert isinstance(resource, NewsimpactDbtCliResource)
+    printed = subprocess.run(
+        [resource.dbt_executable, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"installed: {resource._cli_version}" in printed
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

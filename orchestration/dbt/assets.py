@@ -78,6 +78,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             yield from dbt.cli(
                 [
                     "build", "--vars", json.dumps(dbt_vars),
+                    # The run's dbt log (above) keeps what dbt prints; dbt's own debug file,
+                    # every SQL statement as JSON, cost a second a night to write.
+                    "--log-level-file", "none",
                     # unit tests check the models' code, not the data: `make test` runs them
                     "--exclude-resource-type", "unit_test",
                     *(["--full-refresh"] if full_refresh else []),
