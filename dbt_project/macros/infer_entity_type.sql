@@ -34,25 +34,23 @@
     }) }}
 {%- endmacro %}
 
-{% macro infer_entity_type(typing_text) -%}
-    {#- typing_text: a column holding ' ' || normalize_entity_name(name || ' ' || description) || ' ' -#}
-    {%- set keywords = entity_type_keywords() -%}
-    {%- set first_hits = {} -%}
-    {%- for entity_type, words in keywords.items() -%}
-        {%- set positions = [] -%}
-        {%- for word in words -%}
-            {%- do positions.append("coalesce(nullif(" ~ dbt.position("' " ~ word ~ " '", typing_text) ~ ", 0), 1000000)") -%}
-        {%- endfor -%}
-        {%- do first_hits.update({entity_type: 'least(' ~ positions | join(', ') ~ ')'}) -%}
+{% macro entity_keyword_position(typing_text, entity_type) -%}
+    {#- typing_text: a column holding ' ' || normalize_entity_name(name || ' ' || description) || ' ';
+        the position of the first keyword of `entity_type` in it, 1000000 if none -#}
+    {%- set positions = [] -%}
+    {%- for word in entity_type_keywords()[entity_type] -%}
+        {%- do positions.append("coalesce(nullif(" ~ dbt.position("' " ~ word ~ " '", typing_text) ~ ", 0), 1000000)") -%}
     {%- endfor -%}
+    least({{ positions | join(', ') }})
+{%- endmacro %}
+
+{% macro infer_entity_type(person_at, company_at, organization_at) -%}
+    {#- the three `entity_keyword_position`s as columns: a CASE repeats each, and the database
+        evaluates an expression under a CASE each time it appears -#}
     case
-        when least({{ first_hits['person'] }}, {{ first_hits['company'] }}, {{ first_hits['organization'] }}) = 1000000
-            then 'other'
-        when {{ first_hits['person'] }} <= {{ first_hits['company'] }}
-            and {{ first_hits['person'] }} <= {{ first_hits['organization'] }}
-            then 'person'
-        when {{ first_hits['company'] }} <= {{ first_hits['organization'] }}
-            then 'company'
+        when least({{ person_at }}, {{ company_at }}, {{ organization_at }}) = 1000000 then 'other'
+        when {{ person_at }} <= {{ company_at }} and {{ person_at }} <= {{ organization_at }} then 'person'
+        when {{ company_at }} <= {{ organization_at }} then 'company'
         else 'organization'
     end
 {%- endmacro %}

@@ -126,25 +126,16 @@ ticker_mentions as (
 
 -- names --------------------------------------------------------------------------------------
 
-name_mentions as (
+names as (
 
     select
         mentions.document_id,
         mentions.position,
-        cast(null as varchar) as security_id,
-        coalesce(
-            aliases.entity_id,
-            'ent_' || {{ dbt.hash('mentions.name_normalized') }}
-        ) as entity_id,
-        case
-            when aliases.entity_id is not null then 'alias_' || aliases.alias_source
-            else 'news_only'
-        end as resolved_by,
-        case
-            -- a ticker written as a name (price-only tickers are companies too)
-            when aliases.entity_id is not null then 'company'
-            else {{ infer_entity_type(entity_typing_text('mentions.annotation_name', 'mentions.description')) }}
-        end as inferred_entity_type
+        mentions.annotation_name,
+        mentions.description,
+        mentions.name_normalized,
+        aliases.entity_id as alias_entity_id,
+        aliases.alias_source
 
     from mentions
     left join aliases
@@ -153,11 +144,65 @@ name_mentions as (
 
 ),
 
+aliased_names as (
+
+    select
+        document_id,
+        position,
+        cast(null as varchar) as security_id,
+        alias_entity_id as entity_id,
+        'alias_' || alias_source as resolved_by,
+        -- a ticker written as a name (price-only tickers are companies too)
+        'company' as inferred_entity_type
+
+    from names
+    where alias_entity_id is not null
+
+),
+
+-- the typing text and its keyword positions as columns, each computed once per mention: under
+-- a CASE, an expression is evaluated as many times as it appears
+news_only_keyword_positions as (
+
+    select
+        document_id,
+        position,
+        name_normalized,
+        {{ entity_keyword_position('typing_text', 'person') }} as person_at,
+        {{ entity_keyword_position('typing_text', 'company') }} as company_at,
+        {{ entity_keyword_position('typing_text', 'organization') }} as organization_at
+
+    from (
+        select
+            *,
+            {{ entity_typing_text('annotation_name', 'description') }} as typing_text
+        from names
+        where alias_entity_id is null
+    ) as news_only
+
+),
+
+news_only_names as (
+
+    select
+        document_id,
+        position,
+        cast(null as varchar) as security_id,
+        'ent_' || {{ dbt.hash('name_normalized') }} as entity_id,
+        'news_only' as resolved_by,
+        {{ infer_entity_type('person_at', 'company_at', 'organization_at') }} as inferred_entity_type
+
+    from news_only_keyword_positions
+
+),
+
 resolved as (
 
     select * from ticker_mentions
     union all
-    select * from name_mentions
+    select * from aliased_names
+    union all
+    select * from news_only_names
 
 ),
 
