@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,12 +179,36 @@ def read_chunks(
     return [FolderChunk(files, listed) for files in [*chunks, frozenset(chunk)]]
 
 
+# Listings of every file of a folder, taken just before a run (the run seal lists the sources to
+# decide whether to run at all), that the run's ingestion takes instead of listing the folder
+# again: 2.5 s for a folder of 500,000 documents. Set for one run only (`reuse_listings`).
+_TAKEN_LISTINGS: ContextVar[dict[Path, pl.DataFrame] | None] = ContextVar(
+    "taken_listings", default=None
+)
+
+
+@contextmanager
+def reuse_listings(listings: Mapping[Path, pl.DataFrame]) -> Iterator[None]:
+    """Within the block, `list_folder(root, ...)` takes the listing of `root` given here (every
+    file, `list_folder(root, ("",))`) the first time, instead of listing the folder. A file that
+    lands after the listing was taken is read by the next run."""
+    token = _TAKEN_LISTINGS.set({root.resolve(): listed for root, listed in listings.items()})
+    try:
+        yield
+    finally:
+        _TAKEN_LISTINGS.reset(token)
+
+
 def list_folder(root: Path, suffixes: Iterable[str]) -> pl.DataFrame:
     """The files under `root` ending in `suffixes` (FOLDER_LISTING_SCHEMA), sorted by path. One
     lstat per file: it tells a link from a regular file and, for a file, is its stat. Links to
     folders are not followed. `os.scandir`, not `Path.rglob`, and columns, not a tuple per
     file: a night lists every file of a 500,000-document folder."""
     wanted = tuple(suffix.lower() for suffix in suffixes)
+    taken = _TAKEN_LISTINGS.get()
+    if taken is not None and (listed := taken.pop(root.resolve(), None)) is not None:
+        lowered = pl.col("file_path").str.to_lowercase()
+        return listed.filter(pl.any_horizontal(lowered.str.ends_with(suffix) for suffix in wanted))
     paths: list[str] = []
     sizes: list[int] = []
     mtimes: list[int] = []

@@ -114,13 +114,15 @@ def _execute(
     seals = command == "run"
     pulls_due = days is not None and bool(settings.pulled_sources)
     inputs = None
+    listings = {}  # the sources' listings the seal takes: the ingestion does not list them again
     if seals and not pulls_due:  # after a pull, the pipeline decides what changed
         started = time.perf_counter()
-        inputs = run_seal.inputs_digest(settings)
+        inputs = run_seal.inputs_digest(settings, listings)
         if not full_refresh and (build := run_seal.sealed_build(settings, inputs)):
             return _unchanged(settings, build, time.perf_counter() - started)
     run_seal.break_seal(settings)
 
+    from ingestion.quarantine import reuse_listings
     from newsimpact.runs import instance_for, prune_logs
     from newsimpact.summary import RunSummary
     from newsimpact.timings import collect_timings, write_last_run
@@ -145,11 +147,12 @@ def _execute(
                     partition_key=key,
                 ))
         if seals and inputs is None:
-            inputs = run_seal.inputs_digest(settings)
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config,
-            tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
-        )
+            inputs = run_seal.inputs_digest(settings, listings)
+        with reuse_listings(listings):
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=run_config,
+                tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
+            )
         timings = collect_timings(
             instance, [run.run_id for run in [*pulls, result]], settings
         )

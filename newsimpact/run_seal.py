@@ -28,8 +28,12 @@ import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsimpact.config import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SEAL_FILE = "run_seal.json"
 # On a run the nightly schedule starts: the inputs digest it listed, for the seal after the run
@@ -38,9 +42,10 @@ SEAL_INPUTS_TAG = "newsimpact/seal_inputs"
 _PACKAGES = ("newsimpact", "ingestion", "warehouse", "orchestration")
 
 
-def inputs_digest(settings: Settings) -> str:
+def inputs_digest(settings: Settings, listings: dict[Path, pl.DataFrame] | None = None) -> str:
     """sha256 over everything a run reads. List it before the run: a file that lands while the
-    run is under way is then new to the next one."""
+    run is under way is then new to the next one. `listings` receives each source folder's
+    listing, for the run's ingestion to take (`ingestion.quarantine.reuse_listings`)."""
     from ingestion.quarantine import list_folder
     from warehouse.incremental import DBT_PROJECT_DIR, project_code_files
 
@@ -60,6 +65,8 @@ def inputs_digest(settings: Settings) -> str:
             digest.update(repr(_stat(folder)).encode())
             continue
         listed = list_folder(folder, ("",))  # every file: a superset of what is read
+        if listings is not None:
+            listings[folder] = listed
         digest.update("\0".join(listed["file_path"]).encode())
         for column in ("file_size", "file_mtime_ns", "is_link"):
             digest.update(listed[column].to_numpy().tobytes())

@@ -4,11 +4,14 @@ files give the raw and audit rows, and the marts, that one read of each folder g
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+import ingestion.quarantine
 import orchestration.ingestion.assets
 from newsimpact.cli import main
 from newsimpact.config import load_settings
@@ -50,7 +53,12 @@ def test_a_folder_loaded_a_file_at_a_time_loads_what_one_read_loads(
 ):
     news, prices = _inputs(tmp_path / "inputs")
     whole = write_config(tmp_path / "whole", news=news, prices=prices)
+    listed, scandir = Counter(), os.scandir
+    monkeypatch.setattr(ingestion.quarantine.os, "scandir",
+                        lambda path: listed.update([str(path)]) or scandir(path))
     assert main(["run", "--config", str(whole)]) == 0
+    # the run seal's listing of each folder is the one the ingestion reads: listed once a run
+    assert (listed[str(news)], listed[str(prices)]) == (1, 1)
 
     monkeypatch.setattr(orchestration.ingestion.assets, "CHUNK_BYTES", 1)  # a chunk per file
     chunked = write_config(tmp_path / "chunked", news=news, prices=prices)

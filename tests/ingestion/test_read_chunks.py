@@ -108,3 +108,20 @@ def test_listing_times_are_each_files_mtime_and_a_links_its_targets(tmp_path: Pa
     assert sorted(times) == ["a.csv", "b.csv", "c.csv", "d.csv", "link.csv"]
     assert times["a.csv"] == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
     assert times["link.csv"] == times["c.csv"] == datetime.fromtimestamp(1_600_000_000, UTC)
+
+
+def test_a_listing_taken_before_the_run_is_read_once_instead_of_the_folder(tmp_path: Path):
+    """The run seal lists every source folder before a run; within `reuse_listings` the
+    ingestion's first listing of that folder is that one, filtered to its suffixes (the folder
+    is not listed again: a file added since is not in it), and a later one lists the folder."""
+    from ingestion.quarantine import list_folder, reuse_listings
+
+    folder = _folder(tmp_path)
+    taken = list_folder(folder, ("",))
+    (folder / "f.csv").write_bytes(b"x")  # lands after the seal listed the folder
+    with reuse_listings({folder / "." : taken}):  # the same folder, however it is written
+        first = read_chunks(folder, [".CSV"], None, max_bytes=1000)
+        again = list_folder(folder, [".csv"])
+    assert first[0].listed.equals(taken.filter(pl.col("file_path") != "e.txt"))
+    assert "f.csv" in again["file_path"].to_list()
+    assert "f.csv" in list_folder(folder, [".csv"])["file_path"].to_list()  # outside: listed
