@@ -4,6 +4,13 @@
 -- grows with the window days, not with the length of the series -- and are aggregated per window.
 -- The market model is the rolling one at day 0.
 {%- set min_n = var('min_estimation_returns') | int %}
+{%- set window_aggregates = {
+    'gross_return': ['product', '1 + d."return"'],
+    'gross_benchmark_return': ['product', '1 + d.benchmark_return'],
+    'car_market_adjusted': ['sum', 'd."return" - d.benchmark_return'],
+    'car': ['sum', abnormal_return('d."return"', 'd.benchmark_return', 'ew.alpha', 'ew.beta')],
+    'mean_window_volume': ['avg', 'd.volume'],
+} %}
 
 -- Incremental: a night recomputes the (event, security) pairs of int_events__changes.
 {{ config(
@@ -57,7 +64,7 @@ event_windows as (
         and m.session_index = l.event_session_index
 ),
 
-window_days as (
+window_day_groups as (
     select
         ew.event_id,
         ew.security_id,
@@ -65,13 +72,8 @@ window_days as (
         ew.window_end,
         count(*) filter (where d.has_bar) as n_bars,
         count(*) filter (where d."return" is not null and d.benchmark_return is not null) as n_return_days,
-        -- Ordered aggregates: floating-point sums depend on the order of their terms, and a
-        -- join's row order is not fixed, so without ORDER BY two runs could differ in the last bit.
-        product(1 + d."return" order by d.session_index) - 1 as raw_return,
-        product(1 + d.benchmark_return order by d.session_index) - 1 as benchmark_return,
-        sum(d."return" - d.benchmark_return order by d.session_index) as car_market_adjusted,
-        sum({{ abnormal_return('d."return"', 'd.benchmark_return', 'ew.alpha', 'ew.beta') }} order by d.session_index) as car,
-        avg(d.volume order by d.session_index) as mean_window_volume
+        -- in session order: the same bits every run (macros/ordered_aggregates.sql)
+        {{ ordered_aggregates(window_aggregates, 'd.session_index') }}
     from event_windows as ew
     inner join window_rel_days as wr
         on wr.window_start = ew.window_start
@@ -83,11 +85,23 @@ window_days as (
     group by ew.event_id, ew.security_id, ew.window_start, ew.window_end
 ),
 
+window_days as (
+    select
+        g.event_id,
+        g.security_id,
+        g.window_start,
+        g.window_end,
+        g.n_bars,
+        g.n_return_days,
+        {{ ordered_aggregate_results(window_aggregates, 'g') }}
+    from window_day_groups as g
+),
+
 classified as (
     select
         ew.*,
-        wd.raw_return,
-        wd.benchmark_return,
+        wd.gross_return - 1 as raw_return,
+        wd.gross_benchmark_return - 1 as benchmark_return,
         wd.car_market_adjusted,
         wd.car,
         wd.mean_window_volume,

@@ -1,5 +1,11 @@
 -- One row per (theme, configured window): the cross-section of fct_event_impact rows with status ok
 -- for the events tagged with the theme. Every theme x window has a row (n_events = 0 when none).
+{%- set impact_aggregates = {
+    'caar': ['avg', 'oi.car'],
+    'sd_car': ['stddev_samp', 'oi.car'],
+    'mean_raw_return': ['avg', 'oi.raw_return'],
+} %}
+
 with themes as (
     select theme_id, theme_code from {{ ref('dim_theme') }}
 ),
@@ -16,18 +22,16 @@ ok_impacts as (
     where fi.status = 'ok'
 ),
 
-aggregated as (
+grouped as (
     select
         t.theme_id,
         t.theme_code,
         w.window_start,
         w.window_end,
         count(oi.car) as n_events,
-        -- ordered, so that floating-point results do not depend on the join's row order
-        avg(oi.car order by oi.event_id, oi.security_id) as caar,
-        stddev_samp(oi.car order by oi.event_id, oi.security_id) as sd_car,
         avg(case when oi.car > 0 then 1.0 when oi.car is not null then 0.0 end) as pct_positive,
-        avg(oi.raw_return order by oi.event_id, oi.security_id) as mean_raw_return
+        -- in a fixed order: the same bits whatever the join's row order
+        {{ ordered_aggregates(impact_aggregates, 'oi.event_id, oi.security_id') }}
     from themes as t
     cross join windows as w
     left join ok_impacts as oi
@@ -35,6 +39,18 @@ aggregated as (
         and oi.window_start = w.window_start
         and oi.window_end = w.window_end
     group by t.theme_id, t.theme_code, w.window_start, w.window_end
+),
+
+aggregated as (
+    select
+        g.theme_id,
+        g.theme_code,
+        g.window_start,
+        g.window_end,
+        g.n_events,
+        g.pct_positive,
+        {{ ordered_aggregate_results(impact_aggregates, 'g') }}
+    from grouped as g
 )
 
 select
