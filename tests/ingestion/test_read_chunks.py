@@ -119,7 +119,7 @@ def test_a_listing_taken_before_the_run_is_read_once_instead_of_the_folder(tmp_p
     folder = _folder(tmp_path)
     taken = list_folder(folder, ("",))
     (folder / "f.csv").write_bytes(b"x")  # lands after the seal listed the folder
-    with reuse_listings({folder / "." : taken}):  # the same folder, however it is written
+    with reuse_listings({folder / ".": taken}):  # the same folder, however it is written
         first = read_chunks(folder, [".CSV"], None, max_bytes=1000)
         again = list_folder(folder, [".csv"])
     assert first[0].listed.equals(taken.filter(pl.col("file_path") != "e.txt"))
