@@ -1,6 +1,7 @@
 """The project's `unique` test on a composite key (macros/unique_key_test.sql groups by a hash of
 the key, then by the key itself) passes on the built rows and fails on a duplicated one, with one
-failure per repeated key, as dbt's own test would."""
+failure per repeated key, as dbt's own test would. The marts declare their grains with it (no
+primary key, docs/quality.md); on an incremental table it reads the rows the build recomputed."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ ABNORMAL_RETURNS = "intermediate.int_event_study__abnormal_returns"
 SELECT_UNIQUE = "test_name:unique,int_event_study__abnormal_returns"
 
 
-def _run_unique_test(work: Path, folder: Path, sample_config: SampleConfig) -> dict:
-    done = dbt(work, folder, sample_config.event_study.dbt_vars(), "test", "--select", SELECT_UNIQUE)
+def _run_unique_test(
+    work: Path, folder: Path, sample_config: SampleConfig, select: str = SELECT_UNIQUE
+) -> dict:
+    done = dbt(work, folder, sample_config.event_study.dbt_vars(), "test", "--select", select)
     results = json.loads((folder / "target" / "run_results.json").read_text(encoding="utf-8"))
     [result] = results["results"]
     return {"returncode": done.returncode, "status": result["status"], "failures": result["failures"]}
@@ -53,4 +56,54 @@ def test_composite_unique_test_fails_on_each_repeated_key(
 
     assert _run_unique_test(work, tmp_path / "duplicated", sample_config) == {
         "returncode": 1, "status": "fail", "failures": 2,
+    }
+
+
+def test_a_mart_grain_fails_on_a_repeated_key(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    select = "test_name:unique,bridge_event_entity"
+    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
+        "returncode": 0, "status": "pass", "failures": 0,
+    }
+    with duckdb.connect(str(work)) as connection:
+        connection.execute(
+            "insert into marts.bridge_event_entity select * from marts.bridge_event_entity limit 1"
+        )
+    assert _run_unique_test(work, tmp_path / "duplicated", sample_config, select) == {
+        "returncode": 1, "status": "fail", "failures": 1,
+    }
+
+
+def test_the_daily_price_grain_reads_the_days_the_build_recomputed(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    """fct_security_price_daily has no session index: its test reads each changed security's days
+    from the session of its change (int_prices__changes) on, the rows the pre-hook deleted."""
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    prices = "marts.fct_security_price_daily"
+    with duckdb.connect(str(work)) as connection:
+        security, first, last = connection.execute(
+            f"select security_id, min(session_date), max(session_date) from {prices} "
+            "group by all order by security_id limit 1"
+        ).fetchone()
+        # as after a night that recomputed this security from its last day, and no other
+        connection.execute(
+            "update intermediate.int_prices__changes set recompute_from_index = ("
+            " select session_index from staging.stg_calendar__sessions where session_date = ?)"
+            " where security_id = ?",
+            [last, security],
+        )
+        connection.execute("delete from intermediate.int_prices__changes where security_id <> ?", [security])
+        for day in (first, last):
+            connection.execute(
+                f"insert into {prices} select * from {prices} where security_id = ? and session_date = ?",
+                [security, day],
+            )
+    # the repeated last day is one failure; the first day, kept by that night, was tested before
+    assert _run_unique_test(work, tmp_path / "night", sample_config, "test_name:unique,fct_security_price_daily") == {
+        "returncode": 1, "status": "fail", "failures": 1,
     }

@@ -357,8 +357,8 @@ def test_a_broken_mart_fails_its_check_and_the_cli_exits_non_zero(
     warehouse.parent.mkdir(parents=True)
     shutil.copy(sample_work_file, warehouse)  # a built work file of its own, to break
     assert newsimpact("check", "--config", str(config)).returncode == 0
-    # A status outside the known set, as a bad model would make. (A duplicate grain can no longer
-    # get in: the primary key constraint rejects it when dbt builds the table.)
+    # A status outside the known set, as a bad model would make. (A duplicate grain fails its
+    # unique test in `dbt build`: tests/test_dbt_unique_key.py.)
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(
             "update marts.fct_event_impact set status = 'delisted' where status = 'no_price_coverage'"

@@ -102,7 +102,8 @@ def checks() -> dict[str, set[Check]]:
 def test_the_sources_are_read():
     constraints, tests = _manifest_checks()
     impact_grain = _columns(["event_id", "security_id", "window_start", "window_end"])
-    assert ("marts.fct_event_impact", impact_grain, "unique") in constraints
+    assert ("marts.fct_event_impact", impact_grain, "unique") in tests
+    assert ("marts.fct_event_impact", _columns(["status"]), "not_null") in constraints
     returns_grain = _columns(["security_id", "session_index"])
     assert ("intermediate.int_prices__daily_returns", returns_grain, "unique") in tests
     assert ("raw.prices_daily", _columns(["ticker", "session_date"]), "unique") in _raw_constraints()

@@ -23,6 +23,7 @@
     {#- model keyed by (event, security) -> the change table listing its recomputed pairs -#}
     {%- set by_event = {
         'int_event_study__abnormal_returns': 'int_events__changes',
+        'int_event_study__scar': 'int_events__changes',
         'fct_event_impact': 'int_events__changes',
         'fct_abnormal_return_daily': 'int_events__changes',
         'int_event_windows__overlaps': 'int_event_windows__changes',
@@ -34,6 +35,12 @@
         {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
             ~ " where changes.security_id = tested.security_id"
             ~ " and tested.session_index >= changes.recompute_from_index - " ~ model_lag ~ ")") -%}
+    {%- elif name == 'fct_security_price_daily' -%}
+        {#- keyed by (security, session date): the days from each change's first session on -#}
+        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
+            ~ " inner join " ~ api.Relation.create(database=relation.database, schema='staging', identifier='stg_calendar__sessions') ~ " as sessions"
+            ~ " on sessions.session_index = changes.recompute_from_index"
+            ~ " where changes.security_id = tested.security_id and tested.session_date >= sessions.session_date)") -%}
     {%- elif name in by_event -%}
         {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier=by_event[name]) ~ " as changes"
             ~ " where changes.event_id = tested.event_id and changes.security_id = tested.security_id)") -%}
