@@ -97,13 +97,17 @@ def test_the_daily_price_grain_reads_the_days_the_build_recomputed(
             " where security_id = ?",
             [last, security],
         )
-        connection.execute("delete from intermediate.int_prices__changes where security_id <> ?", [security])
+        connection.execute(
+            "delete from intermediate.int_prices__changes where security_id <> ?", [security]
+        )
         for day in (first, last):
             connection.execute(
-                f"insert into {prices} select * from {prices} where security_id = ? and session_date = ?",
+                f"insert into {prices} select * from {prices} "
+                "where security_id = ? and session_date = ?",
                 [security, day],
             )
     # the repeated last day is one failure; the first day, kept by that night, was tested before
-    assert _run_unique_test(work, tmp_path / "night", sample_config, "test_name:unique,fct_security_price_daily") == {
+    select = "test_name:unique,fct_security_price_daily"
+    assert _run_unique_test(work, tmp_path / "night", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 1,
     }

@@ -30,20 +30,31 @@
         'fct_event_scar': 'int_event_windows__changes',
     } -%}
     {%- set name = relation.identifier -%}
+    {%- set price_changes = api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') -%}
     {%- if name in by_session -%}
         {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
-        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
-            ~ " where changes.security_id = tested.security_id"
-            ~ " and tested.session_index >= changes.recompute_from_index - " ~ model_lag ~ ")") -%}
+        {%- set recomputed_from = "changes.recompute_from_index - " ~ model_lag -%}
+        {%- do return(newsimpact.recomputed_days_condition(price_changes, recomputed_from, "tested.session_index")) -%}
     {%- elif name == 'fct_security_price_daily' -%}
-        {#- keyed by (security, session date): the days from each change's first session on -#}
-        {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') ~ " as changes"
-            ~ " inner join " ~ api.Relation.create(database=relation.database, schema='staging', identifier='stg_calendar__sessions') ~ " as sessions"
-            ~ " on sessions.session_index = changes.recompute_from_index"
-            ~ " where changes.security_id = tested.security_id and tested.session_date >= sessions.session_date)") -%}
+        {#- keyed by (security, session date): the days from the session of each change on -#}
+        {%- set sessions = api.Relation.create(database=relation.database, schema='staging', identifier='stg_calendar__sessions') -%}
+        {%- set changes_from = "(select changes.security_id, sessions.session_date as recompute_from from "
+            ~ price_changes ~ " as changes inner join " ~ sessions ~ " as sessions"
+            ~ " on sessions.session_index = changes.recompute_from_index)" -%}
+        {%- do return(newsimpact.recomputed_days_condition(changes_from, "changes.recompute_from", "tested.session_date")) -%}
     {%- elif name in by_event -%}
         {%- do return("exists (select 1 from " ~ api.Relation.create(database=relation.database, schema='intermediate', identifier=by_event[name]) ~ " as changes"
             ~ " where changes.event_id = tested.event_id and changes.security_id = tested.security_id)") -%}
     {%- endif -%}
     {%- do return('') -%}
+{%- endmacro %}
+
+{#- The rows of `tested` from each changed security's first recomputed day (`recomputed_from`, an
+    expression over `changes`) on. The EXISTS implies the bound by the earliest such day; stated
+    first, the bound lets DuckDB skip the older row groups by their min/max: on a night that
+    appended one session, 1.9 to 2.6 s to 0.01 s over the 12.6 M daily prices. -#}
+{% macro recomputed_days_condition(changes, recomputed_from, tested_day) -%}
+    {%- do return(tested_day ~ " >= (select min(" ~ recomputed_from ~ ") from " ~ changes ~ " as changes)"
+        ~ " and exists (select 1 from " ~ changes ~ " as changes"
+        ~ " where changes.security_id = tested.security_id and " ~ tested_day ~ " >= " ~ recomputed_from ~ ")") -%}
 {%- endmacro %}
