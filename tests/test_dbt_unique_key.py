@@ -111,3 +111,50 @@ def test_the_daily_price_grain_reads_the_days_the_build_recomputed(
     assert _run_unique_test(work, tmp_path / "night", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 1,
     }
+
+
+def test_overlapping_ticker_periods_fail_before_they_repeat_a_security_bar(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    """int_prices__security_bars has no grain test of its own: (security, day) is unique because
+    the raw bars' key is (ticker, day) and `ticker_periods_do_not_overlap` holds. A period that
+    gives security A the ticker of security B too repeats A's days, and that test fails on it."""
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    select = "ticker_periods_do_not_overlap"
+    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
+        "returncode": 0, "status": "pass", "failures": 0,
+    }
+    periods = "intermediate.int_securities__ticker_periods"
+    bars = "intermediate.int_prices__security_bars"
+    with duckdb.connect(str(work)) as connection:
+        repeated = f"select count(*) from (select 1 from {bars} group by security_id, session_date having count(*) > 1)"
+        assert connection.execute(repeated).fetchone() == (0,)
+        # two equities with one open period each, and bars in it
+        (a, a_ticker, a_from), (b, b_ticker, b_from) = connection.execute(
+            f"""
+            select security_id, any_value(ticker), any_value(valid_from)
+            from {periods} where security_type = 'equity' group by security_id
+            having count(*) = 1 and bool_and(valid_to is null)
+               and security_id in (select security_id from {bars})
+            order by 1 limit 2
+            """
+        ).fetchall()
+        assert a_from != b_from  # else the periods' (security_id, valid_from) test catches it
+        connection.execute(
+            f"insert into {periods} select * replace (? as security_id) from {periods} "
+            "where security_id = ? and ticker = ?",
+            [a, b, b_ticker],
+        )
+        # from the raw bars alone: the days both tickers have a bar on, in both periods
+        both = connection.execute(
+            "select count(*) from raw.prices_daily x join raw.prices_daily y using (session_date) "
+            "where x.ticker = ? and y.ticker = ? and session_date >= greatest(?, ?)",
+            [a_ticker, b_ticker, a_from, b_from],
+        ).fetchone()[0]
+        assert both > 0
+        assert connection.execute(repeated).fetchone() == (both,)
+    # b's ticker on two securities at once; a with two overlapping periods
+    assert _run_unique_test(work, tmp_path / "overlapping", sample_config, select) == {
+        "returncode": 1, "status": "fail", "failures": 2,
+    }

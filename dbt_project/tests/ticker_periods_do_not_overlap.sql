@@ -1,8 +1,11 @@
 -- At any date a ticker names one security, and a security has one ticker: no two periods of the
--- same ticker (or of the same security) overlap. A check across rows, so a dbt test.
+-- same ticker (or of the same security) overlap. A check across rows, so a dbt test. On the
+-- periods themselves (dim_security publishes them as they are), so that it fails before the
+-- daily bars are mapped through them: with the raw bars' key (ticker, session_date), it is what
+-- makes int_prices__security_bars one row per (security, session date).
 with periods as (
     select security_id, ticker, valid_from, coalesce(valid_to, date '9999-12-31') as valid_until
-    from {{ ref('dim_security') }}
+    from {{ ref('int_securities__ticker_periods') }}
 )
 
 select 'ticker on two securities at once' as problem, a.ticker, a.security_id, b.security_id as other_security_id,
