@@ -8,9 +8,11 @@ Everything is column-wise (polars, numpy, scipy); the only Python loop is one pe
 cross-correlation matrix of Kolari & Pynnönen. Rows are sorted before every floating-point
 aggregate, so two runs give bit-identical results whatever order the inputs arrive in.
 
-The dbt models run the same code on inputs that do not fit in memory: DuckDB sorts the abnormal
-returns once and streams them in batches of whole (event, security) pairs.
-`int_event_study__scar` calls `standardised_cars_in_duckdb` (`standardised_cars` per batch),
+The dbt models run the same formulas on inputs that do not fit in memory.
+`int_event_study__scar` calls `standardised_cars_in_duckdb`: DuckDB aggregates the abnormal
+returns per pair and window (mean Rm and Sxx come from the rolling market model of day 0), and
+the SCARs are computed batch by batch. The two others stream the abnormal returns from one DuckDB
+sort in batches of whole (event, security) pairs:
 `int_theme_significance__rank_sums` calls `rank_sums_in_duckdb` (exact Corrado rank sums per
 group) and `int_theme_significance__tests` calls `event_study_tests_in_duckdb`, which gives
 `group_tests` per-CAR and per-group summaries (Kolari & Pynnönen's r from a bounded sample of a
@@ -112,9 +114,9 @@ def standardised_cars(
         .group_by(PAIR_KEY, maintain_order=True)
         .agg(
             n=pl.len(),
+            positive_returns=(pl.col("abnormal_return") > 0).sum(),
             mean_rm=pl.col("benchmark_return").mean(),
             sxx=((pl.col("benchmark_return") - pl.col("benchmark_return").mean()) ** 2).sum(),
-            positive_share=(pl.col("abnormal_return") > 0).mean(),
         )
     )
     # the days some window covers, before the join repeats them per window
@@ -127,56 +129,74 @@ def standardised_cars(
         .group_by(CAR_KEY, maintain_order=True)
         .agg(sum_rm=pl.col("benchmark_return").sum())
     )
+    return _standardised(
+        cars.join(estimation, on=PAIR_KEY, how="left").join(window_days, on=CAR_KEY, how="left")
+    )
+
+
+def _standardised(moments: pl.DataFrame) -> pl.DataFrame:
+    """SCAR and p_scar of CARs with their estimation moments: columns CAR_KEY, car, sigma, n,
+    positive_returns, mean_rm and sxx (of Rm over the n estimation returns) and sum_rm (of Rm over
+    the window's days)."""
     days = pl.col("window_end") - pl.col("window_start") + 1
     window_rm_deviation = pl.col("sum_rm") - days * pl.col("mean_rm")  # sum_k (Rm_k - mean Rm)
     variance_factor = days + days**2 / pl.col("n") + window_rm_deviation**2 / pl.col("sxx")
     scar = pl.col("car") / (pl.col("sigma") * variance_factor.sqrt())
     return (
-        cars.join(estimation, on=PAIR_KEY, how="left")
-        .join(window_days, on=CAR_KEY, how="left")
-        .with_columns(scar=pl.when(pl.col("sigma") > 0).then(_finite(scar)))
+        moments.with_columns(
+            scar=pl.when(pl.col("sigma") > 0).then(_finite(scar)),
+            positive_share=pl.col("positive_returns") / pl.col("n"),
+        )
         .with_columns(p_scar=_two_sided_t(pl.col("scar"), pl.col("n") - 2))
-        .select([*CAR_KEY, "n", "positive_share", "scar", "p_scar"])
+        .select([*CAR_KEY, pl.col("n").cast(pl.UInt32), "positive_share", "scar", "p_scar"])
     )
 
 
-def standardised_cars_in_duckdb(con, cars: str, abnormal_returns: str, batch_rows: int) -> pl.DataFrame:
+def standardised_cars_in_duckdb(
+    con, cars: str, abnormal_returns: str, market_models: str, batch_rows: int
+) -> pl.DataFrame:
     """`standardised_cars` for inputs too large for memory, read from DuckDB relations (names or
-    subqueries): DuckDB streams the abnormal returns of the CARs' pairs sorted by pair (numbered in
-    (event_id, security_id) order, so the batches are sorted as `standardised_cars` sorts) and day,
-    in batches of about `batch_rows` rows holding whole pairs, and each batch meets its pairs' CARs (a CAR's
-    figures depend only on its own pair's returns). Python holds the CARs and one batch."""
-    con.execute(f"""
-        create or replace temp table scar_cars as
-        select dense_rank() over (order by event_id, security_id) - 1 as pair_index, *
-        from (select {", ".join(CAR_KEY)}, car, sigma from {cars})
-    """)
-    try:
-        all_cars = con.sql("select * from scar_cars order by all").pl()
-        # The stream carries pair_index, not the pair's ids: sorting 125 M rows with two strings
-        # each took twice as long at full scale. Row i of `pairs` is pair i (a dense rank from 0).
-        pairs = all_cars.select("pair_index", *PAIR_KEY).unique("pair_index").sort("pair_index")
-        stream = con.sql(f"""
-            select c.pair_index, a.rel_day, a.is_estimation_day, a.benchmark_return, a.abnormal_return
-            from {abnormal_returns} as a
-            inner join (select distinct pair_index, event_id, security_id from scar_cars) as c
-                using (event_id, security_id)
-            order by c.pair_index, a.rel_day
-        """).to_arrow_reader(batch_rows)
-        pair_index, done, results = all_cars["pair_index"], 0, []
-        for returns in _whole_pairs(stream):
-            # the CARs up to the batch's last pair: a pair without returns keeps null figures
-            end = pair_index.search_sorted(returns["pair_index"][-1], "right")
-            returns = returns.with_columns(pairs[key].gather(returns["pair_index"]) for key in PAIR_KEY)
-            results.append(standardised_cars(all_cars[done:end], returns, returns_sorted=True))
-            done = end
-        if done < all_cars.height or not results:
-            no_returns = pl.from_arrow(stream.schema.empty_table()).with_columns(
-                pl.lit(None, pl.String).alias(key) for key in PAIR_KEY
-            )
-            results.append(standardised_cars(all_cars[done:], no_returns))
-    finally:
-        con.execute("drop table if exists scar_cars")
+    subqueries), without sorting the abnormal returns: one hash aggregate per pair counts its
+    estimation returns and the positive ones and lists its event-window days' Rm in day order,
+    from which each window's sum of Rm is taken (the same bits whatever order the rows come in);
+    mean Rm and Sxx over the estimation returns
+    are those of the pair's day-0 market model (`market_models`: int_market_model__rolling, window
+    aggregates over the same returns). Python computes SCAR and its p-value batch by batch.
+    `abnormal_returns` may hold pairs `cars` has not: they are left out."""
+    key = ", ".join(CAR_KEY)
+    [(first_day, last_day)] = con.execute(f"select min(window_start), max(window_end) from {cars}").fetchall()
+    if first_day is None:  # no CARs
+        first_day, last_day = 0, -1
+    stream = con.sql(f"""
+        with cars as (
+            select {key}, car, sigma from {cars}
+        ),
+        pairs as (
+            select event_id, security_id,
+                   nullif(count(*) filter (where is_estimation_day), 0) as n,
+                   count(*) filter (where is_estimation_day and abnormal_return > 0) as positive_returns,
+                   min(session_index - rel_day) as day0_session_index,
+                   list({{'rel_day': rel_day, 'rm': benchmark_return}} order by rel_day)
+                       filter (where rel_day between {int(first_day)} and {int(last_day)}) as event_days
+            from {abnormal_returns}
+            group by event_id, security_id
+        )
+        select c.*, p.n, p.positive_returns,
+               m.mean_benchmark_return as mean_rm, m.benchmark_sxx as sxx,
+               -- in day order: the same bits whatever order the rows came in
+               list_sum(list_transform(
+                   list_filter(p.event_days, lambda d: d.rel_day between c.window_start and c.window_end),
+                   lambda d: d.rm
+               )) as sum_rm
+        from cars as c
+        left join pairs as p
+            on p.event_id = c.event_id and p.security_id = c.security_id
+        left join {market_models} as m
+            on m.security_id = c.security_id and m.session_index = p.day0_session_index
+    """).to_arrow_reader(batch_rows)
+    results = [_standardised(pl.from_arrow(batch)) for batch in stream]
+    if not results:
+        results.append(_standardised(pl.from_arrow(stream.schema.empty_table())))
     return pl.concat(results)
 
 

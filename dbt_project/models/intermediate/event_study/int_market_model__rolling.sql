@@ -40,6 +40,7 @@ windowed as (
         session_index,
         -- regr_* ignore the days where R or Rm is null: n counts the pairs.
         regr_count("return", benchmark_return) over estimation as n,
+        regr_avgx("return", benchmark_return) over estimation as mean_rm,
         regr_intercept("return", benchmark_return) over estimation as ols_intercept,
         regr_slope("return", benchmark_return) over estimation as ols_slope,
         regr_sxx("return", benchmark_return) over estimation as sxx,
@@ -69,6 +70,9 @@ select
     has_model,
     case when has_model then ols_intercept end as alpha,
     case when has_model then ols_slope end as beta,
+    -- the standardised CARs' forecast-error variance needs them (int_event_study__scar)
+    case when has_model then mean_rm end as mean_benchmark_return,
+    case when has_model then sxx end as benchmark_sxx,
     -- sigma^2 = SSR / (n - 2) with SSR = Syy - Sxy^2 / Sxx on centred sums (regr_s**: no raw-moment
     -- cancellation). A numerically perfect fit (SSR within rounding of 0, e.g. the benchmark regressed
     -- on itself) is sigma = 0 exactly, rather than the square root of rounding noise.
