@@ -524,27 +524,48 @@ def rank_sums_in_duckdb(
 
     DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair and size
     once (spilling to disk when large) and streams them in batches of `batch_rows`; numpy ranks each
-    pair for every window with running counts (`_add_window_ranks`) and adds the fixed-point U_t to its
-    groups' sums. Integer sums are exact in any order, so batches change nothing."""
+    pair for every window with running counts (`_add_window_ranks`) and adds the fixed-point U_t to
+    the sums of the pair and window's set of groups, which go to each group of the set at the end.
+    Integer sums are exact in any order, so batches and sets change nothing."""
     group_columns = ", ".join(group_by)
+    # Pairs numbered by their first group, so that a batch of pairs adds to few groups' sums.
     con.execute(f"""
         create or replace temp table rank_members as
-        select dense_rank() over (order by {group_columns}) - 1 as group_index,
-            dense_rank() over (order by event_id, security_id) - 1 as pair_index,
-            dense_rank() over (order by window_start, window_end) - 1 as window_index, *
-        from (select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations})
+        select dense_rank() over (order by first_group, event_id, security_id) - 1 as pair_index,
+            * exclude (first_group)
+        from (
+            select *, min(group_index) over (partition by event_id, security_id) as first_group
+            from (
+                select dense_rank() over (order by {group_columns}) - 1 as group_index,
+                    dense_rank() over (order by window_start, window_end) - 1 as window_index, *
+                from (select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations})
+            )
+        )
     """)
     try:
         windows = con.sql("select distinct window_start, window_end from rank_members order by all").fetchall()
-        # pair and window -> its groups: members sorted by (pair, window), `offsets` per key
-        members = con.sql(
-            "select pair_index, window_index, group_index from rank_members order by all"
+        # Pair and window -> its set of groups. Many (pair, window) keys have the same set (a month
+        # of one theme's CARs), so U_t is summed per set and the sets' sums added to their groups
+        # at the end, rather than each return repeated for every group it counts in.
+        con.execute(f"""
+            create or replace temp table rank_key_sets as
+            select pair_index * {len(windows)} + window_index as key, group_indexes,
+                   dense_rank() over (order by group_indexes) - 1 as group_set
+            from (select pair_index, window_index, list(group_index order by group_index) as group_indexes
+                  from rank_members group by all)
+        """)
+        key_sets = con.sql("select key, group_set from rank_key_sets").fetchnumpy()
+        group_sets = con.sql(
+            "select distinct group_set, unnest(group_indexes) as group_index from rank_key_sets order by all"
         ).fetchnumpy()
-        keys = members["pair_index"] * len(windows) + members["window_index"]
-        pairs = int(members["pair_index"].max()) + 1 if keys.size else 0
-        offsets = np.searchsorted(keys, np.arange(pairs * len(windows) + 1))
-        group_index = members["group_index"]
-        sums = _RankSums(int(group_index.max()) + 1 if group_index.size else 0)  # dense ranks from 0
+        [(pairs, groups, set_count)] = con.execute(
+            "select count(distinct pair_index), count(distinct group_index), "
+            "(select count(distinct group_set) from rank_key_sets) from rank_members"
+        ).fetchall()
+        # a key no CAR has (a pair without that window) adds to the extra set `set_count`, left out
+        set_of_key = np.full(pairs * len(windows), set_count, dtype=np.int64)
+        set_of_key[key_sets["key"]] = key_sets["group_set"]
+        sums = _RankSums(set_count + 1)
         stream = con.sql(f"""
             select p.pair_index, a.rel_day, a.is_estimation_day, a.abnormal_return
             from {abnormal_returns} as a
@@ -554,8 +575,9 @@ def rank_sums_in_duckdb(
         """).to_arrow_reader(batch_rows)
         for batch in _whole_pairs(stream):
             _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns},
-                              windows, offsets, group_index)
-        con.register("batch_rank_sums", sums.table())
+                              windows, set_of_key)
+        group_sums = sums.regrouped(group_sets["group_set"], group_sets["group_index"], groups)
+        con.register("batch_rank_sums", group_sums.table())
         try:
             return con.sql(f"""
                 select {", ".join(f"g.{c}" for c in group_by)}, s.rel_day, s.n, s.u_high, s.u_low
@@ -566,7 +588,7 @@ def rank_sums_in_duckdb(
         finally:
             con.unregister("batch_rank_sums")
     finally:
-        con.execute("drop table if exists rank_members")
+        con.execute("drop table if exists rank_members; drop table if exists rank_key_sets")
 
 
 def _whole_pairs(batches, pair_column: str = "pair_index") -> Iterator[pl.DataFrame]:
@@ -603,11 +625,16 @@ class _RankSums:
         if rel_day.size == 0:
             return
         self._cover(int(rel_day.min()), int(rel_day.max()))
-        cell = group_index * self.n.shape[1] + (rel_day - self.first_day)
-        shape, size = self.n.shape, self.n.size
-        self.high += np.bincount(cell, weights=u_high, minlength=size).reshape(shape)
-        self.low += np.bincount(cell, weights=u_low, minlength=size).reshape(shape)
-        self.n += np.bincount(cell, minlength=size).reshape(shape)
+        # only the rows (groups) the batch touches: the whole grid would be swept for each batch
+        touched = np.zeros(self.n.shape[0], dtype=bool)
+        touched[group_index] = True
+        rows = np.flatnonzero(touched)
+        shape = (rows.size, self.n.shape[1])
+        cell = (np.cumsum(touched) - 1)[group_index] * shape[1] + (rel_day - self.first_day)
+        size = shape[0] * shape[1]
+        self.high[rows] += np.bincount(cell, weights=u_high, minlength=size).reshape(shape)
+        self.low[rows] += np.bincount(cell, weights=u_low, minlength=size).reshape(shape)
+        self.n[rows] += np.bincount(cell, minlength=size).reshape(shape)
 
     def _cover(self, first: int, last: int) -> None:
         """Widen the sums to the relative days [first, last] too (new columns hold zeros)."""
@@ -622,6 +649,17 @@ class _RankSums:
             wider[:, shift:shift + days] = getattr(self, name)
             setattr(self, name, wider)
         self.first_day = first
+
+    def regrouped(self, rows: np.ndarray, groups: np.ndarray, count: int) -> _RankSums:
+        """The sums of `count` groups, row `rows[i]` of these sums adding to group `groups[i]`.
+        Exact: the sums of a group cell are integers below 2^53, as if added return by return."""
+        result = _RankSums(count)
+        result.first_day = self.first_day
+        for name in ("high", "low", "n"):
+            total = np.zeros((count, self.n.shape[1]))
+            np.add.at(total, groups, getattr(self, name)[rows])
+            setattr(result, name, total)
+        return result
 
     def table(self) -> pa.Table:
         days = max(self.n.shape[1], 1)  # no days: no cell
@@ -644,10 +682,10 @@ def _split_fixed(u_fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _add_window_ranks(
     sums: _RankSums, rows: dict[str, np.ndarray], windows: list[tuple[int, int]],
-    offsets: np.ndarray, member_groups: np.ndarray,
+    set_of_key: np.ndarray,
 ) -> None:
     """Rank whole pairs' abnormal returns (sorted by pair, then size) for every window and add U_t
-    to the groups of that pair and window.
+    to the sums of that pair and window's set of groups (`set_of_key[pair * windows + window]`).
 
     A CAR ranks the returns of its estimation window and its own event window. Within window w, a
     return's average rank is le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below
@@ -662,7 +700,7 @@ def _add_window_ranks(
     pair_first, tie_first = np.flatnonzero(new_pair), np.flatnonzero(new_tie)
     pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
     tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
-    groups, days, highs, lows = [], [], [], []
+    sets, days, highs, lows = [], [], [], []
     for window_index, (start, end) in enumerate(windows):
         member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
         at_or_below = np.cumsum(member)
@@ -674,13 +712,9 @@ def _add_window_ranks(
         u = (le - (eq - 1) / 2) / (total + 1)
         # round half away from zero, as DuckDB's round(); exact, u * 2^52 < 2^52
         u_high, u_low = _split_fixed(np.floor(u[member] * _U_SCALE + 0.5))
-        key = pair[member] * len(windows) + window_index
-        counts = offsets[key + 1] - offsets[key]
-        row = np.repeat(np.arange(key.size), counts)
-        member_row = np.repeat(offsets[key] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        groups.append(member_groups[member_row])
-        days.append(rel_day[member][row])
-        highs.append(u_high[row])
-        lows.append(u_low[row])
-    # one add for all windows: each add sweeps the whole (group, day) grid
-    sums.add(np.concatenate(groups), np.concatenate(days), np.concatenate(highs), np.concatenate(lows))
+        sets.append(set_of_key[pair[member] * len(windows) + window_index])
+        days.append(rel_day[member])
+        highs.append(u_high)
+        lows.append(u_low)
+    # one add for all windows: each add sweeps the rows of the (set, day) grid it touches
+    sums.add(np.concatenate(sets), np.concatenate(days), np.concatenate(highs), np.concatenate(lows))

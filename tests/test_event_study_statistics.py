@@ -481,3 +481,30 @@ def test_rank_sums_widen_to_the_relative_days_the_batches_bring():
     ).sort("group_index", "rel_day")
     assert actual.equals(expected.select(actual.columns))
     assert (table["rel_day"].min(), table["rel_day"].max()) == (-4, 8)
+
+
+def test_rank_sums_of_overlapping_groups_equal_each_group_ranked_alone():
+    """A CAR counts in several groups (a theme's 'all' and 'unconfounded' filters): the rank sums
+    are kept per set of groups and added to each group of the set at the end. Each group ranked on
+    its own, where every set is one group, gives exactly the same cells."""
+    observations, abnormal_returns = synthetic_inputs(seed=9, draws=6, events=25, window=(-1, 1), effect=0.01)
+    number = pl.col("event_id").str.extract(r"e(\d+)$").cast(pl.Int64)
+    # three overlapping groups: every CAR, the even events, the events 0 to 9
+    groups = pl.concat([
+        observations.with_columns(kind=pl.lit("all")),
+        observations.filter(number % 2 == 0).with_columns(kind=pl.lit("even")),
+        observations.filter(number < 10).with_columns(kind=pl.lit("first")),
+    ])
+    group_by = ["kind", "draw", "window_start", "window_end"]
+    with duckdb.connect() as con:
+        con.register("observations", groups.to_arrow())
+        con.register("abnormal_returns", abnormal_returns.to_arrow())
+        together = rank_sums_in_duckdb(con, "observations", "abnormal_returns", group_by, batch_rows=500)
+        alone = pl.concat([
+            rank_sums_in_duckdb(con, f"(select * from observations where kind = '{kind}')",
+                                "abnormal_returns", group_by, batch_rows=500)
+            for kind in ("all", "even", "first")
+        ])
+    key = [*group_by, "rel_day"]
+    assert together.height == alone.height == 3 * 6 * (ESTIMATION_DAYS + 3)
+    assert together.sort(key).equals(alone.sort(key))
