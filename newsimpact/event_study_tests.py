@@ -688,31 +688,40 @@ def _add_window_ranks(
     to the sums of that pair and window's set of groups (`set_of_key[pair * windows + window]`).
 
     A CAR ranks the returns of its estimation window and its own event window. Within window w, a
-    return's average rank is le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below
-    it and eq_w its ties in w: running counts over the pair's one sorted order (the same figure as
-    ranking w's returns alone)."""
+    return's rank is its count of w's returns up to it in the pair's one sorted order: a running
+    count (the same figure as ranking w's returns alone). Tied returns (equal within a pair, rare)
+    share their average rank le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below
+    them and eq_w their ties in w: only their rows need the tie's first and last row."""
     pair, rel_day, ar = rows["pair_index"], rows["rel_day"], rows["abnormal_return"]
     if pair.size == 0:
         return
-    new_pair = np.r_[True, pair[1:] != pair[:-1]]
-    new_tie = new_pair | np.r_[True, ar[1:] != ar[:-1]]
-    pair_of, tie_of = np.cumsum(new_pair) - 1, np.cumsum(new_tie) - 1
-    pair_first, tie_first = np.flatnonzero(new_pair), np.flatnonzero(new_tie)
+    pair_first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
     pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
-    tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
+    pair_rows = pair_last - pair_first + 1
+    equal_next = np.flatnonzero((ar[1:] == ar[:-1]) & (pair[1:] == pair[:-1]))
+    tied = np.unique(np.r_[equal_next, equal_next + 1])
+    if tied.size:
+        new_tie = np.ones(pair.size, dtype=bool)
+        new_tie[equal_next + 1] = False
+        tie_first = np.flatnonzero(new_tie)
+        tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
+        tie_of = (np.cumsum(new_tie) - 1)[tied]
+        tied_first, tied_last = tie_first[tie_of], tie_last[tie_of]
     sets, days, highs, lows = [], [], [], []
     for window_index, (start, end) in enumerate(windows):
         member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
         at_or_below = np.cumsum(member)
-        below = at_or_below - member
-        before_pair = below[pair_first][pair_of]
-        le = at_or_below[tie_last][tie_of] - before_pair
-        eq = at_or_below[tie_last][tie_of] - below[tie_first][tie_of]
-        total = at_or_below[pair_last][pair_of] - before_pair
-        u = (le - (eq - 1) / 2) / (total + 1)
+        before_pair = at_or_below[pair_first] - member[pair_first]
+        total = at_or_below[pair_last] - before_pair
+        rank = (at_or_below - np.repeat(before_pair, pair_rows)).astype(np.float64)
+        if tied.size:
+            eq = at_or_below[tied_last] - at_or_below[tied_first] + member[tied_first]
+            rank[tied] += at_or_below[tied_last] - at_or_below[tied] - (eq - 1) / 2
+        u = rank / np.repeat(total + 1, pair_rows)
         # round half away from zero, as DuckDB's round(); exact, u * 2^52 < 2^52
         u_high, u_low = _split_fixed(np.floor(u[member] * _U_SCALE + 0.5))
-        sets.append(set_of_key[pair[member] * len(windows) + window_index])
+        # a pair's members are contiguous: its set repeated over its window's returns
+        sets.append(np.repeat(set_of_key[pair[pair_first] * len(windows) + window_index], total))
         days.append(rel_day[member])
         highs.append(u_high)
         lows.append(u_low)

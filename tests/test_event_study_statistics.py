@@ -291,12 +291,14 @@ ESTIMATION_DAYS = 100  # relative days -110..-11
 
 
 def synthetic_inputs(
-    seed: int, draws: int, events: int, window: tuple[int, int], effect: float, same_day_correlation: float = 0.0
+    seed: int, draws: int, events: int, window: tuple[int, int], effect: float, same_day_correlation: float = 0.0,
+    decimals: int | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`draws` independent samples of `events` events each: R = 0.0005 + 1.1 Rm + e, e ~ N(0, 0.02),
     plus `effect` spread evenly over the event window; OLS per event as the pipeline does. With
     `same_day_correlation` > 0 every event of a draw is on the same session and their e are that
-    correlated (an industry shock the market model does not remove): Kolari & Pynnönen's case."""
+    correlated (an industry shock the market model does not remove): Kolari & Pynnönen's case.
+    With `decimals`, the abnormal returns are rounded to that many, so that they tie."""
     rng = np.random.default_rng(seed)
     a, b = window
     rel_day = np.r_[np.arange(-ESTIMATION_DAYS - 10, -10), np.arange(a, b + 1)]
@@ -312,6 +314,8 @@ def synthetic_inputs(
         (x - x.mean(-1, keepdims=True)) ** 2).sum(-1)
     alpha = y.mean(-1) - beta * x.mean(-1)
     ar = r - (alpha[..., None] + beta[..., None] * rm)
+    if decimals is not None:
+        ar = ar.round(decimals)
     sigma = np.sqrt((ar[..., is_estimation] ** 2).sum(-1) / (ESTIMATION_DAYS - 2))
     car = ar[..., ~is_estimation].sum(-1)
     # day 0 of each event somewhere in a 300-session calendar: estimation windows partly overlap
@@ -452,6 +456,20 @@ def test_a_sampled_correlation_still_corrects_bmp_for_clustered_events():
     print(f"clustered events, KP r from 10 of 30 CARs, rejection rates at 5 %: {rates}")
     assert rates["p_bmp"] > 0.2, rates
     assert 0.02 <= rates["p_kp"] <= 0.09, rates
+
+
+def test_tied_abnormal_returns_share_their_average_rank():
+    """Abnormal returns rounded to 0.001 tie within a pair: the streamed Corrado ranks give each
+    tie its average rank, as polars' rank("average") does in event_study_tests, in any batch size."""
+    study = dict(seed=4, draws=8, events=20, window=(-1, 1), effect=0.01, decimals=3)
+    _, abnormal_returns = synthetic_inputs(**study)
+    tied = abnormal_returns.group_by("event_id").agg(pl.len() - pl.col("abnormal_return").n_unique())
+    assert tied["len"].min() >= 10  # every pair has ties
+    expected = synthetic_study(**study).sort(SYNTHETIC_GROUP_BY)
+    for batch_rows in (1_000_000, 250):
+        actual = synthetic_study_in_duckdb(**study, correlation_sample_size=20, batch_rows=batch_rows)
+        difference = (actual.sort(SYNTHETIC_GROUP_BY)["corrado_t"] - expected["corrado_t"]).abs().max()
+        assert difference <= 1e-12, (batch_rows, difference)
 
 
 def test_rank_sums_widen_to_the_relative_days_the_batches_bring():
