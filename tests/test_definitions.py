@@ -118,3 +118,41 @@ def test_the_dbt_resource_knows_its_version_without_starting_dbt(defs: dg.Defini
     ).stdout
     assert f"installed: {resource._cli_version}" in printed
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_publish_sorts_each_mart_by_its_tested_grain(defs: dg.Definitions):  # noqa: ARG001
+    """The grains come from the marts' `unique` tests in the manifest (`defs` parsed the project):
+    every mart has one."""
+    from orchestration.dbt.project import dbt_project, table_grains
+
+    grains = table_grains(dbt_project().manifest_path)
+
+    assert grains["marts.fct_abnormal_return_daily"] == ("event_id", "security_id", "rel_day")
+    assert grains["marts.fct_security_price_daily"] == ("security_id", "session_date")
+    marts = (REPO_ROOT / "dbt_project" / "models" / "marts").glob("*.sql")
+    published = [table.removeprefix("marts.") for table in grains if table.startswith("marts.")]
+    assert sorted(published) == sorted(path.stem for path in marts)
+
+
+def test_a_grain_that_may_be_null_or_is_an_expression_orders_nothing(tmp_path: Path):
+    """Unique allows many NULLs, which are no total order; an expression is no list of columns."""
+    import json
+
+    from orchestration.dbt.project import table_grains
+
+    not_null = [{"type": "not_null"}]
+    model = {"schema": "marts", "alias": "dim_entity", "columns": {
+        "entity_id": {"constraints": not_null}, "security_id": {"constraints": []},
+    }}
+
+    def unique(column_name: str) -> dict:
+        return {"attached_node": "model.p.dim_entity",
+                "test_metadata": {"name": "unique", "kwargs": {"column_name": column_name}}}
+
+    manifest = tmp_path / "manifest.json"
+    tests = {"test.a": unique("security_id"), "test.b": unique("lower(entity_id)")}
+    manifest.write_text(json.dumps({"nodes": {"model.p.dim_entity": model, **tests}}))
+    assert table_grains(manifest) == {}
+    tests["test.c"] = unique("(entity_id)")
+    manifest.write_text(json.dumps({"nodes": {"model.p.dim_entity": model, **tests}}))
+    assert table_grains(manifest) == {"marts.dim_entity": ("entity_id",)}

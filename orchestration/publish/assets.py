@@ -10,7 +10,7 @@ from importlib.metadata import version
 import dagster as dg
 import duckdb
 
-from orchestration.dbt.project import current_build_key
+from orchestration.dbt.project import current_build_key, dbt_project, table_grains
 from orchestration.resources import NewsimpactResource
 from warehouse.incremental import inputs_state, record_published_inputs
 from warehouse.publish import BuildInfo, build_id_for, publish, read_build_info
@@ -59,6 +59,7 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             info,
             keep=settings.keep_builds,
             duckdb_settings=settings.duckdb_settings,
+            grains=table_grains(dbt_project().manifest_path),
         )
         return dg.MaterializeResult(
             metadata={

@@ -101,6 +101,26 @@ def test_the_serving_file_holds_the_public_tables_with_comments_and_build_info(t
     }
 
 
+def test_a_table_with_a_grain_is_stored_in_the_grains_order(tmp_path: Path):
+    """By its grain (day, then ticker), not by all its columns (ticker first)."""
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute(
+            "CREATE TABLE marts.fct_prices AS SELECT * FROM (VALUES ('a', 2, 1.0), ('c', 1, 2.0), "
+            "('b', 1, 3.0)) AS bars(ticker, day, close)"
+        )
+    info = build_info("00000001-run", START)
+    publish(work, tmp_path / "serving.duckdb", tmp_path / "builds", info, keep=1,
+            grains={"marts.fct_prices": ("day", "ticker")})
+
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
+        prices = serving.execute("SELECT ticker, day FROM marts.fct_prices").fetchall()
+        events = serving.execute("SELECT event_id FROM marts.fct_news_event").fetchall()
+
+    assert prices == [("b", 1), ("c", 1), ("a", 2)]
+    assert events == [("e7",), ("e8",), ("e9",)]  # no grain given: by all its columns
+
+
 def test_the_newest_builds_are_kept_and_rollback_serves_the_one_before(tmp_path: Path):
     for number in range(1, 5):
         publish_build(tmp_path, number, events=number, keep=3)
