@@ -20,20 +20,18 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import polars as pl
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ingestion import limits
 from ingestion.extraction import Gazetteer, extract_annotations
 from ingestion.landing import LandedPayload, landed_payloads
 from ingestion.limits import shown
-from ingestion.news import DOCUMENT_SCHEMA, NewsBatch
+from ingestion.news import DOCUMENT_SCHEMA, NewsBatch, normalise_paragraphs, sentiment
 from ingestion.quarantine import QuarantineRecord, SourceFile, file_stats_frame, quarantine_frame
 
 FEED_SOURCE_TYPE = "feed"
@@ -160,7 +158,7 @@ def html_to_text(html: str) -> str:
     parser = _TextParser()
     parser.feed(html)
     parser.close()
-    return _normalise_paragraphs("".join(parser.parts))
+    return normalise_paragraphs("".join(parser.parts).splitlines())
 
 
 def _parse_payload(payload: LandedPayload) -> tuple[list[Any], dict[str, Any]]:
@@ -250,7 +248,7 @@ def _read_item(
         "title": title,
         "body": body,
         "front_matter": json.dumps(front_matter, ensure_ascii=False),
-        "sentiment": _sentiment_analyzer().polarity_scores(body or title or "")["compound"],
+        "sentiment": sentiment(body or title or ""),
         "content_hash": _content_hash(title, body, published_at),
     }
     return FeedItem(order, number, payload.rel_path, document_id, row, None, raw_value)
@@ -326,7 +324,7 @@ def _plain(value: str | None, detail: Mapping[str, Any] | None) -> str:
     if not value:
         return ""
     if detail is not None and detail.get("type") not in HTML_TYPES:
-        return _normalise_paragraphs(value)
+        return normalise_paragraphs(value.splitlines())
     return html_to_text(value)
 
 
@@ -352,18 +350,6 @@ def _clean(value: str | None) -> str | None:
 def _payload_prefix(payload: LandedPayload) -> str:
     with payload.open() as stream:
         return stream.read(RAW_PREFIX_BYTES).decode("utf-8", errors="replace")
-
-
-def _normalise_paragraphs(text: str) -> str:
-    """Whitespace collapsed inside lines; one blank line between paragraphs."""
-    paragraphs: list[list[str]] = [[]]
-    for line in text.splitlines():
-        cleaned = WHITESPACE_RUN.sub(" ", line).strip()
-        if cleaned:
-            paragraphs[-1].append(cleaned)
-        elif paragraphs[-1]:
-            paragraphs.append([])
-    return "\n\n".join("\n".join(paragraph) for paragraph in paragraphs if paragraph)
 
 
 class _TextParser(HTMLParser):
@@ -392,9 +378,3 @@ class _TextParser(HTMLParser):
         if not self.skipping:
             # a line break inside a paragraph is a space, as a browser shows it
             self.parts.append(WHITESPACE_RUN.sub(" ", data))
-
-
-@cache
-def _sentiment_analyzer() -> SentimentIntensityAnalyzer:
-    # Building the analyzer loads VADER's lexicon from disk: do it once per process.
-    return SentimentIntensityAnalyzer()

@@ -66,7 +66,10 @@ class SourceFile:
 
     @property
     def stem(self) -> str:
-        return Path(self.rel_path).stem
+        """`Path(rel_path).stem` without building a Path: once per document read."""
+        name = self.rel_path.rpartition("/")[2]
+        dot = name.rfind(".")
+        return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ def _source_file(
     """`size`, `mtime_ns` and `is_link` are the file's lstat, taken before reading: a file changed
     in between is recorded with its older stats, so the next listing hashes it again instead of
     skipping it."""
-    if any(part.startswith(".") for part in Path(rel_path).parts):
+    if rel_path.startswith(".") or "/." in rel_path:  # a part starting with '.'; '/'-separated
         return _unread(rel_path, "hidden file (its name or a folder's starts with '.'): not read")
     if is_link:
         target = path.resolve()

@@ -101,6 +101,14 @@ def test_text_normalisation_keeps_paragraphs() -> None:
     assert parsed.annotations[0].description == "the company"
 
 
+def test_every_unicode_space_inside_a_line_collapses_to_one_space() -> None:
+    # no-break, em and ideographic spaces and the unit separator \x1f: whitespace to regex `\s`
+    text = "Apple\u00a0shipped \u2003 a\u3000phone\x1fto\tbuyers.\n"
+    parsed = parse_document(text, file_stem="x")
+
+    assert parsed.body == "Apple shipped a phone to buyers."
+
+
 def test_front_matter_unknown_keys_offsets_quotes_and_comments() -> None:
     text = (
         "---\n"
