@@ -9,7 +9,8 @@ whose duplicate verdict depended on a changed file are re-read in further passes
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -235,10 +236,12 @@ def _ingest(
                 if pass_number and not files_needing_reread(connection, name, reading.version):
                     continue
                 stats = manifest_stats(connection, name, reading.version)
-                for chunk in reading.chunks(stats):  # each loaded before the next is read
-                    batch = reading.read(
-                        manifest_hashes(connection, name, reading.version), stats, now, chunk
-                    )
+                # One pass's hashes serve all its chunks: loading a chunk writes only its own
+                # files' manifest rows (a file it flags is re-read by the next pass).
+                read = partial(
+                    reading.read, manifest_hashes(connection, name, reading.version), stats, now
+                )
+                for chunk, batch in _read_ahead(reading.chunks(stats), read):
                     counts = load(
                         connection, batch, now=now, modified_at=reading.modified_at(chunk),
                         source_type=reading.source_type, version=reading.version,
@@ -272,6 +275,23 @@ def _ingest(
                 "filtered_records": seen_again[name][1],
             }
     return dg.MetadataValue.json(totals)
+
+
+def _read_ahead(
+    chunks: Iterable[FolderChunk | None], read: Callable[[FolderChunk | None], Any]
+) -> Iterator[tuple[FolderChunk | None, Any]]:
+    """(chunk, read(chunk)) in order, the next chunk read in a thread while the caller loads
+    this one: reading (Polars, parsing processes) and loading (DuckDB) both release the GIL, so
+    on two cores they overlap. At most two chunks' batches are held at once."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending: tuple[FolderChunk | None, Future] | None = None
+        for chunk in chunks:
+            future = pool.submit(read, chunk)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (chunk, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def _present(connection: Any, reading: Reading) -> bool:

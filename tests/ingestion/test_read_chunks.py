@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from ingestion.quarantine import SKIP_STATS_SCHEMA, FolderChunk, list_source_files, read_chunks
+from orchestration.ingestion.assets import _read_ahead
 
 
 def _files(chunks: list[FolderChunk]) -> list[frozenset[str]]:
@@ -125,3 +129,36 @@ def test_a_listing_taken_before_the_run_is_read_once_instead_of_the_folder(tmp_p
     assert first[0].listed.equals(taken.filter(pl.col("file_path") != "e.txt"))
     assert "f.csv" in again["file_path"].to_list()
     assert "f.csv" in list_folder(folder, [".csv"])["file_path"].to_list()  # outside: listed
+
+
+def test_the_next_chunk_is_read_while_this_one_loads_and_never_the_one_after():
+    started: list[int] = []
+    threads: set[str] = set()
+
+    def read(chunk: int) -> str:
+        started.append(chunk)
+        threads.add(threading.current_thread().name)
+        return f"batch {chunk}"
+
+    loaded = []
+    for chunk, batch in _read_ahead(iter(range(4)), read):
+        deadline = time.monotonic() + 10
+        while chunk < 3 and chunk + 1 not in started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started == list(range(min(chunk + 2, 4)))  # chunk + 1 read during this load
+        loaded.append((chunk, batch))
+    assert loaded == [(chunk, f"batch {chunk}") for chunk in range(4)]
+    assert threading.current_thread().name not in threads
+
+
+def test_a_chunk_that_fails_to_read_raises_in_the_loading_loop():
+    def read(chunk: int) -> int:
+        if chunk == 1:
+            raise ValueError("chunk 1 unreadable")
+        return chunk
+
+    loaded = []
+    with pytest.raises(ValueError, match="chunk 1 unreadable"):
+        for chunk, _batch in _read_ahead(iter(range(3)), read):
+            loaded.append(chunk)
+    assert loaded == [0]
