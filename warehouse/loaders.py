@@ -602,18 +602,29 @@ def _flag_dependent_files(con: duckdb.DuckDBPyConnection, params: Mapping[str, o
             SELECT file_path FROM _load_removed_files
             UNION
             SELECT file_path FROM _load_changed_files WHERE content_changed
+        ),
+        -- Only a key that a quarantine row names can flag a file: the rest are left out first
+        -- (a first load touches every key it loads, and few are quarantined).
+        quarantined AS (
+            SELECT record_key FROM audit.quarantine WHERE source_type = $source_type
+        ),
+        old_keys AS (
+            SELECT * FROM _load_old_keys SEMI JOIN quarantined USING (record_key)
+        ),
+        new_keys AS (
+            SELECT * FROM _load_new_keys SEMI JOIN quarantined USING (record_key)
         )
-        SELECT record_key FROM _load_old_keys
+        SELECT record_key FROM old_keys
         WHERE file_path IN (SELECT file_path FROM content_changed)
         UNION
-        SELECT record_key FROM _load_new_keys
+        SELECT record_key FROM new_keys
         WHERE file_path IN (SELECT file_path FROM content_changed)
         UNION
-        (SELECT record_key FROM _load_old_keys WHERE loaded
-         EXCEPT SELECT record_key FROM _load_new_keys WHERE loaded)
+        (SELECT record_key FROM old_keys WHERE loaded
+         EXCEPT SELECT record_key FROM new_keys WHERE loaded)
         UNION
-        (SELECT record_key FROM _load_new_keys WHERE loaded
-         EXCEPT SELECT record_key FROM _load_old_keys WHERE loaded);
+        (SELECT record_key FROM new_keys WHERE loaded
+         EXCEPT SELECT record_key FROM old_keys WHERE loaded);
 
         UPDATE audit.ingested_files m SET needs_reread = true
         WHERE m.source_type = $source_type
