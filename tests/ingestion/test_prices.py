@@ -3,7 +3,9 @@ from pathlib import Path
 
 import polars as pl
 
+from ingestion.limits import RAW_VALUE_MAX_CHARS
 from ingestion.prices import read_price_files, ticker_from_file_stem
+from ingestion.quarantine import TRUNCATED
 
 HEADER = "Ticker,Date,Open,High,Low,Close,Adj Close,Volume\n"
 
@@ -151,3 +153,23 @@ def test_unchanged_files_are_skipped(tmp_path: Path) -> None:
 
     assert second.skipped_files == ("a.csv",)
     assert second.prices.is_empty() and second.files.is_empty()
+
+
+def test_a_quarantined_rows_raw_value_is_cut_only_past_the_limit(tmp_path: Path) -> None:
+    """Up to RAW_VALUE_MAX_CHARS characters a row's raw value is the row itself; one more and it
+    is cut, with the marker; a NUL anywhere in the file is shown as U+FFFD."""
+    prefix = "NOPE,2012-01-03,1,2,1,2,2,0,"  # an unparseable date: quarantined, raw value kept
+    fits = prefix + "é" * (RAW_VALUE_MAX_CHARS - len(prefix))  # 1000 characters, more bytes
+    over = prefix + "x" * (RAW_VALUE_MAX_CHARS + 1 - len(prefix))
+    header = "Date,Ticker,Open,High,Low,Close,Adj Close,Volume,Note\n"
+    write(tmp_path, "fits.csv", header + fits + "\n")
+    write(tmp_path, "over.csv", header + over + "\n")
+    write(tmp_path, "nul.csv", header + prefix + "a\0b\n")
+
+    batch = read_price_files(tmp_path, "prices")
+
+    raw = dict(zip(batch.quarantine["file_path"], batch.quarantine["raw_value"], strict=True))
+    assert raw["fits.csv"] == fits
+    assert raw["over.csv"] == over[:RAW_VALUE_MAX_CHARS] + TRUNCATED
+    assert raw["nul.csv"] == prefix + "a\ufffdb"
+    assert_counts_add_up(batch)
