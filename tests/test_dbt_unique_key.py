@@ -158,3 +158,32 @@ def test_overlapping_ticker_periods_fail_before_they_repeat_a_security_bar(
     assert _run_unique_test(work, tmp_path / "overlapping", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
+
+
+def test_a_daily_series_with_a_missing_session_fails_the_density_test(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    """The rolling market model's ROWS frame counts sessions by rows: each security's daily series
+    must have a row at every session from its first to its last. A series missing a session
+    inside it fails the test once per security; one missing its last session does not."""
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    select = "int_prices__daily_returns_series_are_dense"
+    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
+        "returncode": 0, "status": "pass", "failures": 0,
+    }
+    daily = "intermediate.int_prices__daily_returns"
+    with duckdb.connect(str(work)) as connection:
+        spans = connection.execute(
+            f"select security_id, min(session_index), max(session_index) from {daily} "
+            "group by all having count(*) >= 3 order by 1 limit 3"
+        ).fetchall()
+        assert len(spans) == 3
+        (a, a_first, _), (b, b_first, b_last), (c, _, c_last) = spans
+        for security, session in [(a, a_first + 1), (b, (b_first + b_last) // 2), (c, c_last)]:
+            connection.execute(
+                f"delete from {daily} where security_id = ? and session_index = ?", [security, session]
+            )
+    assert _run_unique_test(work, tmp_path / "gaps", sample_config, select) == {
+        "returncode": 1, "status": "fail", "failures": 2,
+    }

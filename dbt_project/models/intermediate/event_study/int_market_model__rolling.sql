@@ -2,8 +2,9 @@
 -- its new returns reach, reading the series from a segment-tree-aligned start (docs/incremental.md).
 -- One row per (security, session_index k): the market model R = alpha + beta * Rm estimated over the
 -- estimation window [k + E1, k + E2] (relative sessions, both ends inclusive), i.e. the model of an
--- event whose day 0 is session k. Window aggregates over each security's dense series: a RANGE frame
--- over session_index, so the frame is exactly those calendar sessions, whatever rows are missing.
+-- event whose day 0 is session k. Window aggregates over each security's dense series: it has a row at
+-- every session (tests/int_prices__daily_returns_series_are_dense.sql), so a ROWS frame is exactly
+-- those sessions, and DuckDB computes it about 3 times faster than the same RANGE frame.
 {%- set e1 = var('estimation_window_start') | int %}
 {%- set e2 = var('estimation_window_end') | int %}
 {%- set min_n = var('min_estimation_returns') | int %}
@@ -51,7 +52,7 @@ windowed as (
     window estimation as (
         partition by security_id
         order by session_index
-        range between {{ frame_bound(e1) }} and {{ frame_bound(e2) }}
+        rows between {{ frame_bound(e1) }} and {{ frame_bound(e2) }}
     )
 ),
 
