@@ -26,15 +26,22 @@ def _run_unique_test(
     return {"returncode": done.returncode, "status": result["status"], "failures": result["failures"]}
 
 
+def _passing_copy(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path, select: str = SELECT_UNIQUE
+) -> Path:
+    """A copy of the sample work file, on which the selected test passes before it is broken."""
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
+        "returncode": 0, "status": "pass", "failures": 0,
+    }
+    return work
+
+
 def test_composite_unique_test_fails_on_each_repeated_key(
     sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
 ):
-    work = tmp_path / "work.duckdb"
-    shutil.copy(sample_work_file, work)
-    assert _run_unique_test(work, tmp_path / "clean", sample_config) == {
-        "returncode": 0, "status": "pass", "failures": 0,
-    }
-
+    work = _passing_copy(sample_work_file, sample_config, tmp_path)
     with duckdb.connect(str(work)) as connection:
         rows = connection.execute(f"select count(*) from {ABNORMAL_RETURNS}").fetchone()[0]
         # Two keys repeated (one of them three times), and a row that differs from a kept one only
@@ -62,12 +69,8 @@ def test_composite_unique_test_fails_on_each_repeated_key(
 def test_a_mart_grain_fails_on_a_repeated_key(
     sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
 ):
-    work = tmp_path / "work.duckdb"
-    shutil.copy(sample_work_file, work)
     select = "test_name:unique,bridge_event_entity"
-    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
-        "returncode": 0, "status": "pass", "failures": 0,
-    }
+    work = _passing_copy(sample_work_file, sample_config, tmp_path, select)
     with duckdb.connect(str(work)) as connection:
         connection.execute(
             "insert into marts.bridge_event_entity select * from marts.bridge_event_entity limit 1"
@@ -119,12 +122,8 @@ def test_overlapping_ticker_periods_fail_before_they_repeat_a_security_bar(
     """int_prices__security_bars has no grain test of its own: (security, day) is unique because
     the raw bars' key is (ticker, day) and `ticker_periods_do_not_overlap` holds. A period that
     gives security A the ticker of security B too repeats A's days, and that test fails on it."""
-    work = tmp_path / "work.duckdb"
-    shutil.copy(sample_work_file, work)
     select = "ticker_periods_do_not_overlap"
-    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
-        "returncode": 0, "status": "pass", "failures": 0,
-    }
+    work = _passing_copy(sample_work_file, sample_config, tmp_path, select)
     periods = "intermediate.int_securities__ticker_periods"
     bars = "intermediate.int_prices__security_bars"
     with duckdb.connect(str(work)) as connection:
@@ -166,12 +165,8 @@ def test_a_daily_series_with_a_missing_session_fails_the_density_test(
     """The rolling market model's ROWS frame counts sessions by rows: each security's daily series
     must have a row at every session from its first to its last. A series missing a session
     inside it fails the test once per security; one missing its last session does not."""
-    work = tmp_path / "work.duckdb"
-    shutil.copy(sample_work_file, work)
     select = "int_prices__daily_returns_series_are_dense"
-    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
-        "returncode": 0, "status": "pass", "failures": 0,
-    }
+    work = _passing_copy(sample_work_file, sample_config, tmp_path, select)
     daily = "intermediate.int_prices__daily_returns"
     with duckdb.connect(str(work)) as connection:
         spans = connection.execute(
