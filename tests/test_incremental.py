@@ -216,3 +216,34 @@ def test_incremental_nights_equal_full_rebuilds(truncated_sites, sample_config: 
         elif expected_kinds["events"] == {"new"}:
             assert kept and kept != months_after, night
         assert _leftover_tables(sites["incremental"]) == [], night
+
+
+def test_entity_days_that_differ_from_their_mentions_are_recomputed(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    """mart_entity_daily's pre-hook deletes the rows that differ from int_entities__daily_mentions
+    or are gone from it; the incremental run then adds them again as a full build would: a day
+    with another mention count, a priced day stored with another security under the same ticker
+    (its prices are that other security's), and a day that no longer has any mention."""
+    work = tmp_path / "work.duckdb"
+    shutil.copy(sample_work_file, work)
+    mart = "marts.mart_entity_daily"
+    with duckdb.connect(str(work)) as connection:
+        built = connection.execute(f"select * from {mart} order by all").fetchall()
+        connection.execute(f"""
+            update {mart} set mention_count = mention_count + 1
+            where (entity_id, session) = (select (entity_id, session) from {mart} order by all limit 1);
+            update {mart} set security_id = 'sec_elsewhere', close = close * 2
+            where (entity_id, session) = (
+                select (entity_id, session) from {mart} where close is not null order by all desc limit 1
+            );
+            insert into {mart} (entity_id, session, mention_count)
+            values ('ent_no_longer_mentioned', date '2001-01-02', 1);
+        """)
+        assert connection.execute(f"select * from {mart} order by all").fetchall() != built
+
+    done = dbt(work, tmp_path, sample_config.event_study.dbt_vars(), "run", "--select", "mart_entity_daily")
+
+    assert done.returncode == 0, done.stdout[-4000:]
+    with duckdb.connect(str(work), read_only=True) as connection:
+        assert connection.execute(f"select * from {mart} order by all").fetchall() == built

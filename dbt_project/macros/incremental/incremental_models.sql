@@ -57,6 +57,31 @@
       and target.session_date >= sessions.session_date
 {%- endmacro %}
 
+{#- The pre-hook of mart_entity_daily: delete the rows that differ from `current`
+    (int_entities__daily_mentions: mentions, sentiment, security, ticker) or are gone from it, and
+    each recomputed security's rows from the first session whose return or market model changed
+    (`changes`: int_prices__changes, as in int_market_model__rolling). -#}
+{% macro delete_changed_entity_days(current, changes, sessions) -%}
+    {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
+    delete from {{ this }} as target
+    where not exists (
+            select 1 from {{ current }} as c
+            where c.entity_id = target.entity_id
+              and c.session = target.session
+              and c.mention_count = target.mention_count
+              and c.avg_sentiment is not distinct from target.avg_sentiment
+              and c.security_id is not distinct from target.security_id
+              and c.ticker is not distinct from target.ticker
+        )
+        or exists (
+            select 1 from {{ changes }} as changes
+            inner join {{ sessions }} as sessions
+                on sessions.session_date = target.session
+            where changes.security_id = target.security_id
+              and sessions.session_index >= changes.recompute_from_index - {{ model_lag }}
+        )
+{%- endmacro %}
+
 {#- How many sessions after an event's day 0 its rows read returns (the event windows, the daily
     plots, the estimation window's end): a series changed from session j changes the events whose
     day 0 is at or after j minus this. -#}

@@ -1,25 +1,26 @@
--- One row per (entity, session) with activity: the entity was mentioned by at least one event whose
--- event_session is that session. Prices come from the entity's security; the abnormal return uses the
--- rolling market model at that session (estimation window trailing the session).
+-- One row per (entity, session) with activity (int_entities__daily_mentions), with the prices of
+-- the entity's security at that session; the abnormal return uses the rolling market model at
+-- that session (estimation window trailing the session).
+-- Incremental: the pre-hook deletes the rows whose mentions, security or ticker changed or went,
+-- and each recomputed security's rows from its first recomputed session on; the model adds the
+-- days the table then lacks.
+-- depends_on: {{ ref('int_prices__changes') }}
+-- depends_on: {{ ref('stg_calendar__sessions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=delete_before_begin("{{ delete_changed_entity_days(ref('int_entities__daily_mentions'), ref('int_prices__changes'), ref('stg_calendar__sessions')) }}")
+) }}
+
 with mentions as (
-    select
-        be.entity_id,
-        ne.event_session as session,
-        count(distinct ne.event_id) as mention_count,
-        avg(ne.sentiment order by ne.event_id) as avg_sentiment  -- ordered: same bits every run
-    from {{ ref('bridge_event_entity') }} as be
-    inner join {{ ref('fct_news_event') }} as ne
-        on ne.event_id = be.event_id
-    where ne.event_session is not null
-    group by be.entity_id, ne.event_session
-),
-
-entities as (
-    select entity_id, security_id from {{ ref('dim_entity') }}
-),
-
-ticker_periods as (
-    select security_id, ticker, valid_from, valid_to from {{ ref('int_securities__ticker_periods') }}
+    select * from {{ ref('int_entities__daily_mentions') }} as mn
+    {% if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as kept
+        where kept.entity_id = mn.entity_id and kept.session = mn.session
+    )
+    {% endif %}
 ),
 
 daily as (
@@ -35,20 +36,15 @@ select
     cast(mn.session as date) as session,
     cast(mn.mention_count as integer) as mention_count,
     cast(mn.avg_sentiment as double) as avg_sentiment,
-    cast(tp.ticker as varchar) as ticker,
+    cast(mn.security_id as varchar) as security_id,
+    cast(mn.ticker as varchar) as ticker,
     cast(d.close as double) as close,
     cast(d."return" as double) as "return",
     cast({{ abnormal_return('d."return"', 'd.benchmark_return', 'm.alpha', 'm.beta') }} as double) as abnormal_return
 from mentions as mn
-left join entities as e
-    on e.entity_id = mn.entity_id
-left join ticker_periods as tp
-    on tp.security_id = e.security_id
-    and mn.session >= coalesce(tp.valid_from, date '0001-01-01')
-    and (tp.valid_to is null or mn.session <= tp.valid_to)  -- valid_to is inclusive
 left join daily as d
-    on d.security_id = e.security_id
+    on d.security_id = mn.security_id
     and d.session_date = mn.session
 left join models as m
-    on m.security_id = e.security_id
+    on m.security_id = mn.security_id
     and m.session_index = d.session_index
