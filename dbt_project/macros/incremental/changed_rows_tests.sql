@@ -32,8 +32,7 @@
     {%- set name = relation.identifier -%}
     {%- set price_changes = api.Relation.create(database=relation.database, schema='intermediate', identifier='int_prices__changes') -%}
     {%- if name in by_session -%}
-        {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
-        {%- set recomputed_from = "changes.recompute_from_index - " ~ model_lag -%}
+        {%- set recomputed_from = newsimpact.first_changed_model_index() | trim -%}
         {%- do return(newsimpact.recomputed_days_condition(price_changes, recomputed_from, "tested.session_index")) -%}
     {%- elif name == 'fct_security_price_daily' -%}
         {#- keyed by (security, session date): the days from the session of each change on -#}

@@ -57,12 +57,18 @@
       and target.session_date >= sessions.session_date
 {%- endmacro %}
 
+{#- The first session index whose market model a changed security (`changes`, a row of
+    int_prices__changes) recomputes: model k reads returns up to k + E2, so a return changed from
+    session j changes the models from j - max(E2, 0) on. -#}
+{% macro first_changed_model_index(changes='changes') -%}
+    {{ changes }}.recompute_from_index - {{ [var('estimation_window_end') | int, 0] | max }}
+{%- endmacro %}
+
 {#- The pre-hook of mart_entity_daily: delete the rows that differ from `current`
     (int_entities__daily_mentions: mentions, sentiment, security, ticker) or are gone from it, and
     each recomputed security's rows from the first session whose return or market model changed
-    (`changes`: int_prices__changes, as in int_market_model__rolling). -#}
+    (`changes`: int_prices__changes). -#}
 {% macro delete_changed_entity_days(current, changes, sessions) -%}
-    {%- set model_lag = [var('estimation_window_end') | int, 0] | max -%}
     delete from {{ this }} as target
     where not exists (
             select 1 from {{ current }} as c
@@ -78,7 +84,7 @@
             inner join {{ sessions }} as sessions
                 on sessions.session_date = target.session
             where changes.security_id = target.security_id
-              and sessions.session_index >= changes.recompute_from_index - {{ model_lag }}
+              and sessions.session_index >= {{ first_changed_model_index() }}
         )
 {%- endmacro %}
 

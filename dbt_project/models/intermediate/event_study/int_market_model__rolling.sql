@@ -8,8 +8,7 @@
 {%- set e1 = var('estimation_window_start') | int %}
 {%- set e2 = var('estimation_window_end') | int %}
 {%- set min_n = var('min_estimation_returns') | int %}
-{#- rows k use returns up to k + E2: a return changed from session j changes the models from j - E2 on -#}
-{%- set model_from = "changes.recompute_from_index - " ~ ([e2, 0] | max) %}
+{%- set model_from = first_changed_model_index() | trim %}
 {%- if e1 > e2 %}{{ exceptions.raise_compiler_error("estimation_window_start must be <= estimation_window_end") }}{% endif %}
 
 {{ config(
