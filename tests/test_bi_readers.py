@@ -8,16 +8,21 @@ network. The project's own duckdb reads the same file through the same script fo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO_ROOT
+from orchestration.dbt.project import table_grains
+from tests.conftest import REPO_ROOT, SampleConfig
 from tests.readers import read_duckdb
+from warehouse.publish import BuildInfo, build_id_for, list_builds, publish, read_build_info
 
 pytestmark = pytest.mark.slow
 
@@ -91,9 +96,48 @@ def test_expected_file_is_documented(expected: dict) -> None:
     assert types >= set(TYPED)
 
 
+@pytest.fixture(scope="module")
+def patched_warehouse(
+    sample_config: SampleConfig, sample_warehouse: Path, dbt_manifest: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """A build patched from the samples' published one, as a night writes it: the work file with
+    one event's abnormal returns gone and one document's title changed."""
+    settings = sample_config.settings
+    folder = tmp_path_factory.mktemp("patched")
+    work = shutil.copyfile(settings.work_path, folder / "work.duckdb")
+    base = list_builds(settings.builds_dir)[-1]
+    shutil.copyfile(base, (folder / "builds").mkdir() or folder / "builds" / base.name)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("""
+            DELETE FROM marts.fct_abnormal_return_daily
+            WHERE event_id = (SELECT min(event_id) FROM marts.fct_abnormal_return_daily);
+            UPDATE marts.fct_news_event SET title = title || ' (corrected)'
+            WHERE event_id = (SELECT max(event_id) FROM marts.fct_news_event);
+        """)
+    served = read_build_info(base)
+    built_at = served["built_at"] + timedelta(hours=1)
+    info = dataclasses.replace(
+        BuildInfo(**{field.name: served[field.name] for field in dataclasses.fields(BuildInfo)}),
+        build_id=build_id_for("patched-run", built_at), run_id="patched-run", built_at=built_at,
+    )
+    publication = publish(work, folder / "serving.duckdb", folder / "builds", info, keep=3,
+                          grains=table_grains(dbt_manifest))
+    assert publication.patched_from == base.stem
+    return folder / "serving.duckdb"
+
+
+@pytest.mark.parametrize("patched", [False, True], ids=["published", "patched"])
 @pytest.mark.parametrize("env", OLD_DUCKDB)
-def test_old_duckdb_reads_the_published_file(env: str, sample_warehouse: Path, expected: dict) -> None:
-    got = read_with(env, "read_duckdb.py", sample_warehouse)
+def test_old_duckdb_reads_the_published_file(
+    env: str, patched: bool, request: pytest.FixtureRequest, sample_warehouse: Path, expected: dict
+) -> None:
+    """The samples' build, written whole, and a build patched from it (DuckDB 2.x writes into the
+    v1.0.0 copy: both must stay readable)."""
+    path = request.getfixturevalue("patched_warehouse") if patched else sample_warehouse
+    if patched:
+        expected = read_duckdb.read(str(path))
+    got = read_with(env, "read_duckdb.py", path)
 
     assert got["duckdb_version"] == pinned(env, "duckdb") != duckdb.__version__
     assert {name: table["count"] for name, table in got["tables"].items()} == {

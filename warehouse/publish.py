@@ -1,11 +1,16 @@
 """Write–audit–publish: the serving file BI tools read is only ever replaced whole.
 
-A run builds and checks everything in its private work file. Only then `publish` copies the public
-tables (schema `marts`, plus `audit.quarantine` and `audit.ingested_files`) into a new file in
-DuckDB's oldest storage format that holds them, keeps it among the last builds, and moves a copy
+A run builds and checks everything in its private work file. Only then `publish` writes the public
+tables (schema `marts`, plus `audit.quarantine` and `audit.ingested_files`) into a new build file
+in DuckDB's oldest storage format that holds them, keeps it among the last builds, and moves a copy
 onto the serving path with `os.replace`. A reader that has the old file open keeps reading that
 snapshot; the next connection opens the new one; nothing ever writes the serving file in place,
 so its lock is never needed.
+
+A new build is a patched copy of the last kept one when it can be (`_patch_base`): a night changes
+a small part of each table, and rewriting every row of a 1 GB file cost most of a night's publish.
+Only the partitions of a table (the rows sharing one value of a grain column) whose fingerprint
+differs from the work table's are deleted and written again; see `_patch_table`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ PUBLIC_AUDIT_TABLES = ("quarantine", "ingested_files")
 BUILD_SUFFIX = ".duckdb"
 _SQL_TYPES = {str: "VARCHAR", int: "INTEGER", datetime: "TIMESTAMPTZ"}  # of build_info's values
 PARTIAL_SUFFIX = ".partial"
+# A kept build whose deleted rows left more than this share of its blocks free is not patched: the
+# next build is written whole, which compacts it.
+MAX_FREE_SHARE_TO_PATCH = 0.25
+# At most this many patched builds follow one written whole: the one after is written whole, with
+# every table back in its grain's order and no space held by deleted rows (monthly, run nightly).
+MAX_PATCHES_IN_A_ROW = 30
+# A table whose changed partitions hold more than this share of its rows is written whole, sorted.
+MAX_CHANGED_SHARE_TO_PATCH = 0.5
 
 BUILD_INFO_COMMENTS = {
     "": "The build in this file: which run built it, when, from which config and with which "
@@ -51,6 +64,10 @@ BUILD_INFO_COMMENTS = {
     '({"marts.fct_event_impact": 160, ...}).',
     "newsimpact_version": "Version of newsimpact that built it.",
     "duckdb_version": "Version of DuckDB that wrote it (the file is in storage format v1.0.0).",
+    "patched_from": "The kept build this file is a patched copy of (only the partitions that "
+    "changed were rewritten); null when it was written whole.",
+    "patches_since_whole": "Builds patched in a row up to this one since one was written whole "
+    "(0: this one was).",
 }
 
 
@@ -73,6 +90,13 @@ class BuildInfo:
     duckdb_version: str
 
 
+@dataclass(frozen=True)
+class Publication:
+    build: Path
+    patched_from: str | None  # the kept build this one is a patched copy of; None: written whole
+    rows_written: int  # rows this publish wrote: every row of a build written whole
+
+
 def build_id_for(run_id: str, built_at: datetime) -> str:
     """Sorts by time: `20261125T061502Z-1a2b3c4d`."""
     return f"{built_at:%Y%m%dT%H%M%SZ}-{run_id[:8]}"
@@ -86,11 +110,13 @@ def publish(
     keep: int,
     duckdb_settings: DuckDBSettings | None = None,
     grains: Mapping[str, Sequence[str]] | None = None,
-) -> Path:
-    """Publish the work file's public tables as build `info.build_id`; returns the build file.
+) -> Publication:
+    """Publish the work file's public tables as build `info.build_id`.
 
-    Each table's rows are stored in a stable order: by its grain (`grains["marts.<table>"]`, the
-    columns of a tested unique key) or else by all its columns.
+    Each table's rows are stored in a stable order. Written whole, a table is sorted by its grain
+    (`grains["marts.<table>"]`, the columns of a tested unique key, else its primary key) or else
+    by all its columns. Patched, its unchanged rows keep their places and the rewritten partitions
+    follow them, sorted by the grain.
 
     Every step before the final `os.replace` writes files nobody reads yet, so a crash at any
     moment leaves the serving file as it was; leftovers are removed by the next publish.
@@ -99,13 +125,16 @@ def publish(
     for leftover in builds_dir.glob(f"*{PARTIAL_SUFFIX}*"):
         leftover.unlink()
     partial = builds_dir / f"{info.build_id}{BUILD_SUFFIX}{PARTIAL_SUFFIX}"
-    _write_serving_file(work, partial, info, duckdb_settings, grains or {})
+    base = _patch_base(builds_dir, info, duckdb_settings)
+    if base is not None:
+        shutil.copyfile(base.path, partial)
+    rows_written = _write_serving_file(work, partial, info, duckdb_settings, grains or {}, base)
     build = builds_dir / f"{info.build_id}{BUILD_SUFFIX}"
     os.replace(partial, build)
     install(build, serving)
     for old in list_builds(builds_dir)[:-keep]:
         old.unlink()
-    return build
+    return Publication(build, base.build_id if base else None, rows_written)
 
 
 def install(build: Path, serving: Path) -> None:
@@ -171,16 +200,48 @@ def read_build_info(
     return dict(zip(names, row, strict=True)) if row else None
 
 
+@dataclass(frozen=True)
+class _PatchBase:
+    path: Path
+    build_id: str
+    patches_since_whole: int
+
+
+def _patch_base(
+    builds_dir: Path, info: BuildInfo, duckdb_settings: DuckDBSettings | None
+) -> _PatchBase | None:
+    """The last kept build, when the new one can be a patched copy of it: written by the same
+    newsimpact and DuckDB versions, not too sparse, and not the last of MAX_PATCHES_IN_A_ROW."""
+    builds = list_builds(builds_dir)
+    if not builds:
+        return None
+    try:
+        with connect(builds[-1], duckdb_settings, read_only=True) as connection:
+            rows = connection.execute(
+                "SELECT newsimpact_version, duckdb_version, patches_since_whole FROM marts.build_info"
+            ).fetchall()
+            total_blocks, free_blocks = connection.execute(
+                "SELECT total_blocks, free_blocks FROM pragma_database_size()"
+            ).fetchone()
+    except duckdb.Error:  # not a build this version wrote: the next one is written whole
+        return None
+    if len(rows) != 1 or rows[0][:2] != (info.newsimpact_version, info.duckdb_version):
+        return None
+    if rows[0][2] + 1 > MAX_PATCHES_IN_A_ROW or free_blocks > MAX_FREE_SHARE_TO_PATCH * total_blocks:
+        return None
+    return _PatchBase(builds[-1], builds[-1].stem, rows[0][2])
+
+
 def _write_serving_file(
     work: Path, target: Path, info: BuildInfo, duckdb_settings: DuckDBSettings | None,
-    grains: Mapping[str, Sequence[str]],
-) -> None:
+    grains: Mapping[str, Sequence[str]], base: _PatchBase | None,
+) -> int:
+    """Write the build file `target` (a copy of `base` to patch, if any); returns the rows written."""
     connection = connect(None, duckdb_settings)  # in memory: the work file is only attached, read-only
     try:
         connection.execute(f"ATTACH {_literal(work)} AS work (READ_ONLY)")
-        connection.execute(
-            f"ATTACH {_literal(target)} AS serving (STORAGE_VERSION '{STORAGE_VERSION}')"
-        )
+        storage = "" if base else f" (STORAGE_VERSION '{STORAGE_VERSION}')"
+        connection.execute(f"ATTACH {_literal(target)} AS serving{storage}")
         tables = connection.execute(
             """
             SELECT schema_name, table_name, comment FROM duckdb_tables()
@@ -190,17 +251,30 @@ def _write_serving_file(
             """,
             [list(PUBLIC_AUDIT_TABLES)],
         ).fetchall()
+        grains = {**_primary_keys(connection), **grains}
+        existing = _table_columns(connection, "serving")
+        wanted = _table_columns(connection, "work")
+        for schema, table in existing.keys() - {(schema, table) for schema, table, _ in tables}:
+            connection.execute(f"DROP TABLE serving.{_identifier(schema)}.{_identifier(table)}")
         for schema in sorted({schema for schema, _, _ in tables} | {"marts"}):
-            connection.execute(f"CREATE SCHEMA serving.{_identifier(schema)}")
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{_identifier(schema)}")
+        rows_written = 0
         for schema, table, comment in tables:
             name = f"{_identifier(schema)}.{_identifier(table)}"
-            # A stable row order: readers that forget ORDER BY see the same order every build.
-            # A unique key is a total order too, and sorts faster than every column.
             grain = grains.get(f"{schema}.{table}")
-            order = ", ".join(map(_identifier, grain)) if grain else "ALL"
-            connection.execute(
-                f"CREATE TABLE serving.{name} AS SELECT * FROM work.{name} ORDER BY {order}"
-            )
+            patched = None
+            if grain and existing.get((schema, table)) == wanted[(schema, table)]:
+                patched = _patch_table(connection, name, grain)
+            if patched is None:
+                connection.execute(f"DROP TABLE IF EXISTS serving.{name}")
+                # A stable row order: readers that forget ORDER BY see the same order every build.
+                # A unique key is a total order too, and sorts faster than every column.
+                order = ", ".join(map(_identifier, grain)) if grain else "ALL"
+                connection.execute(
+                    f"CREATE TABLE serving.{name} AS SELECT * FROM work.{name} ORDER BY {order}"
+                )
+                patched = connection.execute(f"SELECT count(*) FROM serving.{name}").fetchone()[0]
+            rows_written += patched
             _comment(connection, f"TABLE serving.{name}", comment)
         for schema, table, column, comment in connection.execute(
             """
@@ -208,7 +282,7 @@ def _write_serving_file(
             FROM duckdb_columns() c
             JOIN duckdb_tables() t ON t.database_name = 'serving'
              AND t.schema_name = c.schema_name AND t.table_name = c.table_name
-            WHERE c.database_name = 'work' AND c.comment IS NOT NULL
+            WHERE c.database_name = 'work'
             """
         ).fetchall():
             _comment(
@@ -216,14 +290,98 @@ def _write_serving_file(
                 f"COLUMN serving.{_identifier(schema)}.{_identifier(table)}.{_identifier(column)}",
                 comment,
             )
-        _write_build_info(connection, info, [(schema, table) for schema, table, _ in tables])
+        _write_build_info(connection, info, [(schema, table) for schema, table, _ in tables], base)
         connection.execute("DETACH serving")
     finally:
         connection.close()
+    return rows_written
+
+
+def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequence[str]) -> int | None:
+    """Make serving.`name` hold work.`name`'s rows by rewriting the partitions that differ; returns
+    the rows written, or None when more than MAX_CHANGED_SHARE_TO_PATCH of them would be.
+
+    A partition is the rows sharing one value of one grain column. Its fingerprint is its row
+    count with the XOR and the sum of its rows' 64-bit hashes (every column); both sides are
+    fingerprinted by every grain column in one scan, and the column whose differing partitions
+    hold the fewest rows is used: the day of a new session's bars, the event of new abnormal
+    returns, the security of a rewritten price history. Both tables have the same columns, and
+    no two rows of either share the grain (the gate tests it before publishing)."""
+    columns = ", ".join(map(_identifier, grain))
+    sets = ", ".join(f"({_identifier(column)})" for column in grain)
+    for side in ("work", "serving"):
+        connection.execute(f"""
+            CREATE OR REPLACE TEMP TABLE fingerprint_{side} AS
+            SELECT {columns}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
+            FROM (SELECT {columns}, hash(r) AS h FROM {side}.{name} AS r)
+            GROUP BY GROUPING SETS ({sets})
+        """)
+    changes = []
+    for column in map(_identifier, grain):
+        changed_sql = f"""
+            SELECT {column}, w.n AS rows_in_work, s.n AS rows_in_serving
+            FROM (SELECT * FROM fingerprint_work WHERE {column} IS NOT NULL) AS w
+            FULL JOIN (SELECT * FROM fingerprint_serving WHERE {column} IS NOT NULL) AS s
+                USING ({column})
+            WHERE (w.n, w.x, w.s) IS DISTINCT FROM (s.n, s.x, s.s)
+        """
+        written, deleted = connection.execute(
+            f"SELECT coalesce(sum(rows_in_work), 0), coalesce(sum(rows_in_serving), 0) FROM ({changed_sql})"
+        ).fetchone()
+        changes.append((written + deleted, written, column, changed_sql))
+    _, written, column, changed_sql = min(changes)
+    total = connection.execute("SELECT sum(n) FROM fingerprint_work WHERE "
+                               f"{_identifier(grain[0])} IS NOT NULL").fetchone()[0] or 0
+    if written <= MAX_CHANGED_SHARE_TO_PATCH * total:
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE changed_partitions AS SELECT {column} FROM ({changed_sql})"
+        )
+    connection.execute("DROP TABLE fingerprint_work; DROP TABLE fingerprint_serving")
+    if written > MAX_CHANGED_SHARE_TO_PATCH * total:
+        return None
+    connection.execute(
+        f"DELETE FROM serving.{name} WHERE {column} IN (SELECT {column} FROM changed_partitions)"
+    )
+    connection.execute(
+        f"INSERT INTO serving.{name} SELECT * FROM work.{name} "
+        f"WHERE {column} IN (SELECT {column} FROM changed_partitions) ORDER BY {columns}"
+    )
+    connection.execute("DROP TABLE changed_partitions")
+    return int(written)
+
+
+def _primary_keys(connection: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """The work file's primary keys, as grains: {"audit.ingested_files": ("source_name", ...)}."""
+    return {
+        f"{schema}.{table}": tuple(columns)
+        for schema, table, columns in connection.execute(
+            """
+            SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints()
+            WHERE database_name = 'work' AND constraint_type = 'PRIMARY KEY'
+            """
+        ).fetchall()
+    }
+
+
+def _table_columns(
+    connection: duckdb.DuckDBPyConnection, database: str
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Each table of `database`: its columns' names and types, in order."""
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, data_type in connection.execute(
+        """
+        SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns()
+        WHERE database_name = ? ORDER BY schema_name, table_name, column_index
+        """,
+        [database],
+    ).fetchall():
+        columns.setdefault((schema, table), []).append((column, data_type))
+    return columns
 
 
 def _write_build_info(
-    connection: duckdb.DuckDBPyConnection, info: BuildInfo, tables: list[tuple[str, str]]
+    connection: duckdb.DuckDBPyConnection, info: BuildInfo, tables: list[tuple[str, str]],
+    base: _PatchBase | None,
 ) -> None:
     row_counts = {
         f"{schema}.{table}": connection.execute(
@@ -231,9 +389,16 @@ def _write_build_info(
         ).fetchone()[0]
         for schema, table in tables
     }
-    values = {**asdict(info), "row_counts": json.dumps(row_counts, sort_keys=True)}
+    values = {
+        **asdict(info),
+        "row_counts": json.dumps(row_counts, sort_keys=True),
+        "patched_from": base.build_id if base else None,
+        "patches_since_whole": base.patches_since_whole + 1 if base else 0,
+    }
     columns = ", ".join(
-        f"{name} {_SQL_TYPES[type(value)]} NOT NULL" for name, value in values.items()
+        "patched_from VARCHAR" if name == "patched_from"  # null: written whole
+        else f"{name} {_SQL_TYPES[type(value)]} NOT NULL"
+        for name, value in values.items()
     )
     connection.execute(f"CREATE TABLE serving.marts.build_info ({columns})")
     connection.execute(
@@ -247,8 +412,8 @@ def _write_build_info(
 
 
 def _comment(connection: duckdb.DuckDBPyConnection, target: str, comment: str | None) -> None:
-    if comment:
-        connection.execute(f"COMMENT ON {target} IS {_literal(comment)}")
+    # NULL too: a patched copy may hold a comment the work file no longer has
+    connection.execute(f"COMMENT ON {target} IS {_literal(comment) if comment else 'NULL'}")
 
 
 def _literal(value: object) -> str:

@@ -52,7 +52,7 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             newsimpact_version=version("newsimpact"),
             duckdb_version=duckdb.__version__,
         )
-        build = publish(
+        publication = publish(
             settings.work_path,
             settings.warehouse_path,
             settings.builds_dir,
@@ -65,7 +65,10 @@ def build_publish_asset(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             metadata={
                 "build_id": info.build_id,
                 "serving_file": dg.MetadataValue.path(str(settings.warehouse_path)),
-                "kept_build": dg.MetadataValue.path(str(build)),
+                "kept_build": dg.MetadataValue.path(str(publication.build)),
+                # a patched copy of the last kept build rewrites only what changed
+                "patched_from": publication.patched_from or "none: written whole",
+                "rows_written": publication.rows_written,
             }
         )
 

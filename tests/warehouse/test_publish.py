@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,3 +178,145 @@ def test_leftovers_of_a_crashed_publish_are_removed_and_never_served(tmp_path: P
     ]
     assert not (tmp_path / "serving.duckdb.wal").exists()
     assert read_build_info(tmp_path / "serving.duckdb")["build_id"] == "20261125T090000Z-00000003"
+
+
+def add_prices(work: Path) -> None:
+    """marts.fct_prices: tickers a, b, c on days 1..100, grain (day, ticker)."""
+    with duckdb.connect(str(work)) as connection:
+        connection.execute(
+            "CREATE TABLE marts.fct_prices AS SELECT ticker, day, day * 1.5 AS close "
+            "FROM (VALUES ('a'), ('b'), ('c')) AS t(ticker), range(1, 101) AS d(day)"
+        )
+
+
+PRICE_GRAINS = {"marts.fct_prices": ("day", "ticker")}
+
+
+def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_changed(tmp_path: Path):
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    builds = tmp_path / "builds"
+    first = publish(work, tmp_path / "serving.duckdb", builds, build_info("00000001-run", START),
+                    keep=3, grains=PRICE_GRAINS)
+    with duckdb.connect(str(first.build), read_only=True) as connection:
+        before = connection.execute("SELECT ticker, day, close FROM marts.fct_prices").fetchall()
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("""
+            INSERT INTO marts.fct_prices VALUES ('a', 101, 0.5), ('b', 101, 0.5), ('c', 101, 0.5);
+            UPDATE marts.fct_prices SET close = -1 WHERE ticker = 'b' AND day = 50;
+            DELETE FROM marts.fct_prices WHERE day = 10;
+            COMMENT ON TABLE marts.fct_news_event IS NULL;
+            COMMENT ON COLUMN marts.fct_prices.close IS 'Close.';
+        """)
+        wanted = connection.execute("SELECT * FROM marts.fct_prices ORDER BY ALL").fetchall()
+
+    second = publish(work, tmp_path / "serving.duckdb", builds,
+                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=PRICE_GRAINS)
+
+    assert first.patched_from is None
+    assert second.patched_from == "20261125T060000Z-00000001"
+    # Days 50 (a changed bar) and 101 (new), 3 bars each, and the 5 rows of the tables without
+    # a grain (3 events, 1 quarantine row, 1 file), which are written whole.
+    assert second.rows_written == 6 + 5
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
+        stored = serving.execute("SELECT ticker, day, close FROM marts.fct_prices").fetchall()
+        comments = serving.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE table_name LIKE 'fct%' ORDER BY 1"
+        ).fetchall()
+        close_comment = serving.execute(
+            "SELECT comment FROM duckdb_columns() WHERE column_name = 'close'"
+        ).fetchall()
+        info = serving.execute("SELECT patched_from, patches_since_whole, row_counts FROM marts.build_info").fetchall()
+    assert sorted(stored) == wanted
+    # Unchanged rows keep their places; the rewritten days follow, in the grain's order.
+    kept = [row for row in before if row[1] not in (10, 50)]
+    assert stored == kept + [("a", 50, 75.0), ("b", 50, -1.0), ("c", 50, 75.0),
+                             ("a", 101, 0.5), ("b", 101, 0.5), ("c", 101, 0.5)]
+    assert comments == [("fct_news_event", None), ("fct_prices", None)]
+    assert close_comment == [("Close.",)]
+    assert info[0][:2] == ("20261125T060000Z-00000001", 1)
+    assert json.loads(info[0][2])["marts.fct_prices"] == 300
+
+
+def test_a_table_mostly_changed_or_of_new_columns_is_written_whole_in_its_grains_order(
+    tmp_path: Path,
+):
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("CREATE TABLE marts.fct_volumes AS SELECT * FROM marts.fct_prices")
+    grains = {**PRICE_GRAINS, "marts.fct_volumes": ("day", "ticker")}
+    builds = tmp_path / "builds"
+    publish(work, tmp_path / "serving.duckdb", builds, build_info("00000001-run", START),
+            keep=3, grains=grains)
+    with duckdb.connect(str(work)) as connection:
+        # every bar of a and b changes (two thirds of the rows); fct_volumes gets a column
+        connection.execute("""
+            CREATE OR REPLACE TABLE marts.fct_prices AS
+                SELECT * FROM marts.fct_prices ORDER BY ticker DESC, day DESC;
+            UPDATE marts.fct_prices SET close = close + 1 WHERE ticker IN ('a', 'b');
+            ALTER TABLE marts.fct_volumes ADD COLUMN volume INTEGER DEFAULT 7;
+        """)
+
+    second = publish(work, tmp_path / "serving.duckdb", builds,
+                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+
+    assert second.patched_from == "20261125T060000Z-00000001"
+    assert second.rows_written == 300 + 300 + 5
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
+        prices = serving.execute("SELECT day, ticker, close FROM marts.fct_prices").fetchall()
+        volumes = serving.execute("SELECT DISTINCT volume FROM marts.fct_volumes").fetchall()
+    assert prices == sorted(prices)  # (day, ticker): the grain's order, not the work table's
+    assert prices[:2] == [(1, "a", 2.5), (1, "b", 2.5)]
+    assert volumes == [(7,)]
+
+
+def test_a_build_is_written_whole_after_max_patches_in_a_row_or_on_a_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("warehouse.publish.MAX_PATCHES_IN_A_ROW", 2)
+    monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)  # tested below
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    infos = [build_info(f"{number:08d}-run", START + timedelta(hours=number)) for number in range(5)]
+    infos[4] = replace(infos[4], newsimpact_version="0.2.0")
+
+    published = [
+        publish(work, tmp_path / "serving.duckdb", tmp_path / "builds", info, keep=9,
+                grains=PRICE_GRAINS)
+        for info in infos
+    ]
+
+    assert [publication.patched_from is not None for publication in published] == [
+        False, True, True, False, False
+    ]
+    assert [publication.rows_written for publication in published] == [305, 5, 5, 305, 305]
+    patches = [read_build_info(publication.build)["patches_since_whole"] for publication in published]
+    assert patches == [0, 1, 2, 0, 0]
+
+
+@pytest.mark.parametrize("max_free_share", [0.0, 1.0])
+def test_a_build_with_too_many_free_blocks_is_not_patched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_free_share: float
+):
+    """A patch that rewrites tables frees the blocks they held; past the share, the next build is
+    written whole (which compacts the file)."""
+    monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    builds = tmp_path / "builds"
+    publish(work, tmp_path / "s.duckdb", builds, build_info("00000001-run", START), keep=9,
+            grains=PRICE_GRAINS)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("UPDATE marts.fct_prices SET close = 0 WHERE day <= 20")
+    second = publish(work, tmp_path / "s.duckdb", builds,
+                     build_info("00000002-run", START + timedelta(hours=1)), keep=9, grains=PRICE_GRAINS)
+    with duckdb.connect(str(second.build), read_only=True) as connection:
+        free_blocks = connection.execute("SELECT free_blocks FROM pragma_database_size()").fetchone()[0]
+    monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", max_free_share)
+
+    third = publish(work, tmp_path / "s.duckdb", builds,
+                    build_info("00000003-run", START + timedelta(hours=2)), keep=9, grains=PRICE_GRAINS)
+
+    assert second.patched_from is not None and free_blocks > 0
+    assert (third.patched_from is not None) == (max_free_share == 1.0)
