@@ -41,6 +41,9 @@ MAX_FREE_SHARE_TO_PATCH = 0.25
 MAX_PATCHES_IN_A_ROW = 30
 # A table whose changed partitions hold more than this share of its rows is written whole, sorted.
 MAX_CHANGED_SHARE_TO_PATCH = 0.5
+# A grain column whose changed partitions hold at most this share of a table's rows partitions it
+# well enough: the next columns are not tried.
+GOOD_PARTITIONING_SHARE = 0.1
 
 BUILD_INFO_COMMENTS = {
     "": "The build in this file: which run built it, when, from which config and with which "
@@ -302,52 +305,43 @@ def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequen
     the rows written, or None when more than MAX_CHANGED_SHARE_TO_PATCH of them would be.
 
     A partition is the rows sharing one value of one grain column. Its fingerprint is its row
-    count with the XOR and the sum of its rows' 64-bit hashes (every column); both sides are
-    fingerprinted by every grain column in one scan, and the column whose differing partitions
-    hold the fewest rows is used: the day of a new session's bars, the event of new abnormal
-    returns, the security of a rewritten price history. Both tables have the same columns, and
-    no two rows of either share the grain (the gate tests it before publishing)."""
-    columns = ", ".join(map(_identifier, grain))
-    sets = ", ".join(f"({_identifier(column)})" for column in grain)
-    for side in ("work", "serving"):
+    count with the XOR and the sum of its rows' 64-bit hashes (every column). The grain's columns
+    are tried in order until the differing partitions hold at most GOOD_PARTITIONING_SHARE of the
+    rows (else the best of them is used): the event of new abnormal returns, the day of a new
+    session's bars, the security of a rewritten price history. Both tables have the same
+    columns, and no two rows of either share the grain (the gate tests it before publishing)."""
+    total = connection.execute(f"SELECT count(*) FROM work.{name}").fetchone()[0]
+    tried = []  # (rows deleted and written, rows written, column, temp table of its changes)
+    for index, column in enumerate(map(_identifier, grain)):
+        fingerprints = {
+            side: f"""(SELECT {column}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
+                FROM (SELECT {column}, hash(r) AS h FROM {side}.{name} AS r) GROUP BY {column})"""
+            for side in ("work", "serving")
+        }
+        changes = f"changed_partitions_{index}"
         connection.execute(f"""
-            CREATE OR REPLACE TEMP TABLE fingerprint_{side} AS
-            SELECT {columns}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
-            FROM (SELECT {columns}, hash(r) AS h FROM {side}.{name} AS r)
-            GROUP BY GROUPING SETS ({sets})
-        """)
-    changes = []
-    for column in map(_identifier, grain):
-        changed_sql = f"""
+            CREATE OR REPLACE TEMP TABLE {changes} AS
             SELECT {column}, w.n AS rows_in_work, s.n AS rows_in_serving
-            FROM (SELECT * FROM fingerprint_work WHERE {column} IS NOT NULL) AS w
-            FULL JOIN (SELECT * FROM fingerprint_serving WHERE {column} IS NOT NULL) AS s
-                USING ({column})
+            FROM {fingerprints["work"]} AS w FULL JOIN {fingerprints["serving"]} AS s USING ({column})
             WHERE (w.n, w.x, w.s) IS DISTINCT FROM (s.n, s.x, s.s)
-        """
+        """)
         written, deleted = connection.execute(
-            f"SELECT coalesce(sum(rows_in_work), 0), coalesce(sum(rows_in_serving), 0) FROM ({changed_sql})"
+            f"SELECT coalesce(sum(rows_in_work), 0), coalesce(sum(rows_in_serving), 0) FROM {changes}"
         ).fetchone()
-        changes.append((written + deleted, written, column, changed_sql))
-    _, written, column, changed_sql = min(changes)
-    total = connection.execute("SELECT sum(n) FROM fingerprint_work WHERE "
-                               f"{_identifier(grain[0])} IS NOT NULL").fetchone()[0] or 0
+        tried.append((written + deleted, int(written), column, changes))
+        if written + deleted <= GOOD_PARTITIONING_SHARE * total:
+            break
+    _, written, column, changes = min(tried)
     if written <= MAX_CHANGED_SHARE_TO_PATCH * total:
+        connection.execute(f"DELETE FROM serving.{name} WHERE {column} IN (SELECT {column} FROM {changes})")
         connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE changed_partitions AS SELECT {column} FROM ({changed_sql})"
+            f"INSERT INTO serving.{name} SELECT * FROM work.{name} "
+            f"WHERE {column} IN (SELECT {column} FROM {changes}) "
+            f"ORDER BY {', '.join(map(_identifier, grain))}"
         )
-    connection.execute("DROP TABLE fingerprint_work; DROP TABLE fingerprint_serving")
-    if written > MAX_CHANGED_SHARE_TO_PATCH * total:
-        return None
-    connection.execute(
-        f"DELETE FROM serving.{name} WHERE {column} IN (SELECT {column} FROM changed_partitions)"
-    )
-    connection.execute(
-        f"INSERT INTO serving.{name} SELECT * FROM work.{name} "
-        f"WHERE {column} IN (SELECT {column} FROM changed_partitions) ORDER BY {columns}"
-    )
-    connection.execute("DROP TABLE changed_partitions")
-    return int(written)
+    for *_, table in tried:
+        connection.execute(f"DROP TABLE {table}")
+    return written if written <= MAX_CHANGED_SHARE_TO_PATCH * total else None
 
 
 def _primary_keys(connection: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:

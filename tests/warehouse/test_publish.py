@@ -320,3 +320,23 @@ def test_a_build_with_too_many_free_blocks_is_not_patched(
 
     assert second.patched_from is not None and free_blocks > 0
     assert (third.patched_from is not None) == (max_free_share == 1.0)
+
+
+def test_a_table_is_patched_by_the_grain_column_whose_changed_partitions_are_smallest(
+    tmp_path: Path,
+):
+    """Grain (ticker, day): a new day changes every ticker's partition, but one day's only."""
+    grains = {"marts.fct_prices": ("ticker", "day")}
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    publish(work, tmp_path / "s.duckdb", tmp_path / "builds", build_info("00000001-run", START),
+            keep=3, grains=grains)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("INSERT INTO marts.fct_prices VALUES ('a', 101, 1), ('b', 101, 2), ('c', 101, 3)")
+
+    second = publish(work, tmp_path / "s.duckdb", tmp_path / "builds",
+                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+
+    assert second.rows_written == 3 + 5
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
+        assert serving.execute("SELECT count(*) FROM marts.fct_prices").fetchall() == [(303,)]
