@@ -315,7 +315,7 @@ def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequen
     for index, column in enumerate(map(_identifier, grain)):
         fingerprints = {
             side: f"""(SELECT {column}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
-                FROM (SELECT {column}, hash(r) AS h FROM {side}.{name} AS r) GROUP BY {column})"""
+                FROM (SELECT {column}, hash(*COLUMNS(*)) AS h FROM {side}.{name}) GROUP BY {column})"""
             for side in ("work", "serving")
         }
         changes = f"changed_partitions_{index}"

@@ -340,3 +340,24 @@ def test_a_table_is_patched_by_the_grain_column_whose_changed_partitions_are_sma
     assert second.rows_written == 3 + 5
     with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
         assert serving.execute("SELECT count(*) FROM marts.fct_prices").fetchall() == [(303,)]
+
+
+def test_a_change_in_any_column_reaches_the_patched_build(tmp_path: Path):
+    """Every column is fingerprinted, even one named like a table alias."""
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute(
+            "CREATE TABLE marts.fct_rows AS SELECT i AS id, 1 AS r, ['x'] AS tags FROM range(50) t(i)"
+        )
+    grains = {"marts.fct_rows": ("id",)}
+    publish(work, tmp_path / "s.duckdb", tmp_path / "builds", build_info("00000001-run", START),
+            keep=3, grains=grains)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("UPDATE marts.fct_rows SET tags = ['y'] WHERE id = 7")
+
+    second = publish(work, tmp_path / "s.duckdb", tmp_path / "builds",
+                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+
+    assert second.rows_written == 1 + 5
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
+        assert serving.execute("SELECT tags FROM marts.fct_rows WHERE id = 7").fetchall() == [(["y"],)]
