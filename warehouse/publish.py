@@ -332,7 +332,8 @@ def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequen
         if written + deleted <= GOOD_PARTITIONING_SHARE * total:
             break
     _, written, column, changes = min(tried)
-    if written <= MAX_CHANGED_SHARE_TO_PATCH * total:
+    patchable = written <= MAX_CHANGED_SHARE_TO_PATCH * total
+    if patchable:
         connection.execute(f"DELETE FROM serving.{name} WHERE {column} IN (SELECT {column} FROM {changes})")
         connection.execute(
             f"INSERT INTO serving.{name} SELECT * FROM work.{name} "
@@ -341,7 +342,7 @@ def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequen
         )
     for *_, table in tried:
         connection.execute(f"DROP TABLE {table}")
-    return written if written <= MAX_CHANGED_SHARE_TO_PATCH * total else None
+    return written if patchable else None
 
 
 def _primary_keys(connection: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:

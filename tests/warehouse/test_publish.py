@@ -192,6 +192,12 @@ def add_prices(work: Path) -> None:
 PRICE_GRAINS = {"marts.fct_prices": ("day", "ticker")}
 
 
+def publish_number(work: Path, folder: Path, number: int, grains, keep: int = 3):
+    """Build `number` of `work` (an hour after build number - 1) into folder/s.duckdb and folder/builds."""
+    info = build_info(f"{number:08d}-run", START + timedelta(hours=number - 1))
+    return publish(work, folder / "s.duckdb", folder / "builds", info, keep=keep, grains=grains)
+
+
 def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_changed(tmp_path: Path):
     work = make_work_file(tmp_path / "work.duckdb", events=3)
     add_prices(work)
@@ -329,13 +335,11 @@ def test_a_table_is_patched_by_the_grain_column_whose_changed_partitions_are_sma
     grains = {"marts.fct_prices": ("ticker", "day")}
     work = make_work_file(tmp_path / "work.duckdb", events=3)
     add_prices(work)
-    publish(work, tmp_path / "s.duckdb", tmp_path / "builds", build_info("00000001-run", START),
-            keep=3, grains=grains)
+    publish_number(work, tmp_path, 1, grains)
     with duckdb.connect(str(work)) as connection:
         connection.execute("INSERT INTO marts.fct_prices VALUES ('a', 101, 1), ('b', 101, 2), ('c', 101, 3)")
 
-    second = publish(work, tmp_path / "s.duckdb", tmp_path / "builds",
-                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+    second = publish_number(work, tmp_path, 2, grains)
 
     assert second.rows_written == 3 + 5
     with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
@@ -350,13 +354,11 @@ def test_a_change_in_any_column_reaches_the_patched_build(tmp_path: Path):
             "CREATE TABLE marts.fct_rows AS SELECT i AS id, 1 AS r, ['x'] AS tags FROM range(50) t(i)"
         )
     grains = {"marts.fct_rows": ("id",)}
-    publish(work, tmp_path / "s.duckdb", tmp_path / "builds", build_info("00000001-run", START),
-            keep=3, grains=grains)
+    publish_number(work, tmp_path, 1, grains)
     with duckdb.connect(str(work)) as connection:
         connection.execute("UPDATE marts.fct_rows SET tags = ['y'] WHERE id = 7")
 
-    second = publish(work, tmp_path / "s.duckdb", tmp_path / "builds",
-                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+    second = publish_number(work, tmp_path, 2, grains)
 
     assert second.rows_written == 1 + 5
     with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
