@@ -421,11 +421,12 @@ def event_study_tests_in_duckdb(
         if rank_sums is None:
             con.unregister("computed_rank_sums")
 
-    # min_by(..., n): a top-n per group, without sorting every group's CARs as row_number() did
+    # min_by(..., n): a top-n per group, without sorting every group's CARs as row_number() did.
+    # Its list is in hash order, so groups with the same sample (the windows of one theme, mostly)
+    # have equal lists and share one sample_index: one rho matrix serves them all.
     con.execute(f"""
-        create or replace temp table kp_members as
-        select dense_rank() over (order by {group_key}) as group_index, {group_key},
-            unnest(members, recursive := true)
+        create or replace temp table kp_samples as
+        select {group_key}, dense_rank() over (order by members) as sample_index, members
         from (
             select {group_key}, min_by(
                 struct_pack(event_id := event_id, security_id := security_id),
@@ -443,38 +444,31 @@ def event_study_tests_in_duckdb(
             group by all
         )
     """)
-    # One group's returns at a time; ordered by group, each read skips the others' row groups.
+    # One sample's returns at a time; ordered by sample, each read skips the others' row groups.
     con.execute(f"""
         create or replace temp table kp_returns as
-        select m.group_index, m.event_id, m.security_id, a.session_index - a.rel_day as day0,
+        select m.sample_index, m.event_id, m.security_id, a.session_index - a.rel_day as day0,
             a.session_index, a.abnormal_return
-        from kp_members as m
+        from (  -- not `select distinct i, unnest(l, recursive := true)`: DuckDB 2.0.1 keeps one
+                -- row per (i, first field) there (duckdb/duckdb#17278), losing an event's 2nd security
+            select distinct sample_index, event_id, security_id
+            from (select sample_index, unnest(members, recursive := true) from kp_samples)
+        ) as m
         inner join {abnormal_returns} as a using (event_id, security_id)
         where a.is_estimation_day
-        order by m.group_index
+        order by m.sample_index
     """)
-    group_keys = con.sql(f"""
-        select group_index, {group_key}, hash(list(event_id || ' ' || security_id order by all)) as member_set
-        from kp_members group by all
-    """).pl()
+    samples = con.sql(f"select {group_key}, sample_index from kp_samples order by sample_index").pl()
     correlation_rows = []
-    by_member_set = {}  # the windows of one theme mostly sample the same CARs: one rho matrix serves them
-    for group in group_keys.sort("group_index").iter_rows(named=True):
-        member_set = group.pop("member_set")
-        members = con.sql(
-            "select * exclude (group_index) from kp_returns where group_index = ?",
-            params=[group.pop("group_index")],
-        ).pl()
-        if member_set not in by_member_set:
-            by_member_set[member_set] = (members.select(PAIR_KEY).unique().sort(PAIR_KEY),
-                                         estimation_correlations(members))
-        pairs, correlations = by_member_set[member_set]
-        if not pairs.equals(members.select(PAIR_KEY).unique().sort(PAIR_KEY)):  # a hash collision
-            correlations = estimation_correlations(members)
-        days = group["window_end"] - group["window_start"] + 1
-        mean_r = None if correlations is None else mean_over_pairs(*correlations, days)
-        correlation_rows.append({**group, "mean_r": mean_r})
-    con.execute("drop table kp_returns; drop table kp_members")
+    for (sample_index,), groups_of_sample in samples.group_by("sample_index", maintain_order=True):
+        correlations = estimation_correlations(con.sql(
+            "select * exclude (sample_index) from kp_returns where sample_index = ?", params=[sample_index]
+        ).pl())
+        for group in groups_of_sample.drop("sample_index").iter_rows(named=True):
+            days = group["window_end"] - group["window_start"] + 1
+            mean_r = None if correlations is None else mean_over_pairs(*correlations, days)
+            correlation_rows.append({**group, "mean_r": mean_r})
+    con.execute("drop table kp_returns; drop table kp_samples")
     correlations = pl.DataFrame(correlation_rows, schema={**group_schema, "mean_r": pl.Float64})
 
     # The per-CAR rows in batches of whole groups (a group's figures need only its own CARs):
@@ -486,6 +480,7 @@ def event_study_tests_in_duckdb(
         ), 0) // {int(batch_rows)} as batch
         from (select {group_key}, count(*) as cars from {observations} group by all)
     """)
+    row_order = ", ".join(f"{c} nulls first" for c in dict.fromkeys([*group_by, *CAR_KEY]))
     same_group = " and ".join(f"o.{c} is not distinct from b.{c}" for c in group_by)
     try:
         batches = con.sql("select distinct batch from test_batches order by batch").fetchall()
@@ -496,6 +491,8 @@ def event_study_tests_in_duckdb(
                     from {observations} as o
                     semi join (select * from test_batches where batch = {batch}) as b on {same_group}
                     left join {standardised} as s using (event_id, security_id, window_start, window_end)
+                    -- group_tests' order: its sort of sorted rows is quick, DuckDB's sort faster than its own
+                    order by {row_order}
                 """).pl(),
                 mean_ranks, correlations, group_by,
             )
