@@ -14,6 +14,7 @@ from newsimpact.runs import PooledSqliteEventLogStorage, instance_for
 from tests.conftest import write_config
 
 EVENTS = 30
+RUN_ID = "0a1b2c3d-run"
 
 
 @dg.asset
@@ -75,22 +76,24 @@ def test_a_watcher_sees_events_a_writer_with_kept_connections_commits(tmp_path: 
     writer = PooledSqliteEventLogStorage(str(tmp_path))  # the run's process
     watcher = PooledSqliteEventLogStorage(str(tmp_path))  # the webserver
     seen: list[str] = []
+
+    def follow(entry: EventLogEntry, _cursor: str) -> None:
+        seen.append(entry.user_message)
+
     try:
         writer.store_event(_entry("first"))  # creates the run's file
-        watcher.watch(RUN_ID, None, lambda entry, _cursor: seen.append(entry.user_message))
+        watcher.watch(RUN_ID, None, follow)
         time.sleep(0.5)
         writer.store_event(_entry("second"))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and len(seen) < 2:
             time.sleep(0.1)
     finally:
-        watcher.end_watch(RUN_ID, next(iter(watcher._watchers[RUN_ID]), None))
+        watcher.end_watch(RUN_ID, follow)
         watcher.dispose()
         writer.dispose()
     assert seen == ["first", "second"]
 
-
-RUN_ID = "0a1b2c3d-run"
 
 
 def _entry(message: str) -> EventLogEntry:

@@ -14,6 +14,7 @@ import pytest
 
 from warehouse.publish import (
     BuildInfo,
+    Publication,
     RollbackError,
     build_id_for,
     list_builds,
@@ -66,10 +67,16 @@ def build_info(run_id: str, built_at: datetime) -> BuildInfo:
     )
 
 
-def publish_build(folder: Path, number: int, events: int, keep: int = 3) -> Path:
-    work = make_work_file(folder / f"work{number}.duckdb", events)
+def publish_number(work: Path, folder: Path, number: int, grains=None, keep: int = 3) -> Publication:
+    """Build `number` of `work`, `number` hours after START, into folder/serving.duckdb and
+    folder/builds."""
     info = build_info(f"{number:08d}-run", START + timedelta(hours=number))
-    return publish(work, folder / "serving.duckdb", folder / "builds", info, keep=keep)
+    return publish(work, folder / "serving.duckdb", folder / "builds", info, keep=keep, grains=grains)
+
+
+def publish_build(folder: Path, number: int, events: int, keep: int = 3) -> Publication:
+    """`publish_number` of a work file of its own with `events` events."""
+    return publish_number(make_work_file(folder / f"work{number}.duckdb", events), folder, number, keep=keep)
 
 
 def test_the_serving_file_holds_the_public_tables_with_comments_and_build_info(tmp_path: Path):
@@ -192,18 +199,10 @@ def add_prices(work: Path) -> None:
 PRICE_GRAINS = {"marts.fct_prices": ("day", "ticker")}
 
 
-def publish_number(work: Path, folder: Path, number: int, grains, keep: int = 3):
-    """Build `number` of `work` (an hour after build number - 1) into folder/s.duckdb and folder/builds."""
-    info = build_info(f"{number:08d}-run", START + timedelta(hours=number - 1))
-    return publish(work, folder / "s.duckdb", folder / "builds", info, keep=keep, grains=grains)
-
-
 def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_changed(tmp_path: Path):
     work = make_work_file(tmp_path / "work.duckdb", events=3)
     add_prices(work)
-    builds = tmp_path / "builds"
-    first = publish(work, tmp_path / "serving.duckdb", builds, build_info("00000001-run", START),
-                    keep=3, grains=PRICE_GRAINS)
+    first = publish_number(work, tmp_path, 1, PRICE_GRAINS)
     with duckdb.connect(str(first.build), read_only=True) as connection:
         before = connection.execute("SELECT ticker, day, close FROM marts.fct_prices").fetchall()
     with duckdb.connect(str(work)) as connection:
@@ -216,11 +215,10 @@ def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_chang
         """)
         wanted = connection.execute("SELECT * FROM marts.fct_prices ORDER BY ALL").fetchall()
 
-    second = publish(work, tmp_path / "serving.duckdb", builds,
-                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=PRICE_GRAINS)
+    second = publish_number(work, tmp_path, 2, PRICE_GRAINS)
 
     assert first.patched_from is None
-    assert second.patched_from == "20261125T060000Z-00000001"
+    assert second.patched_from == "20261125T070000Z-00000001"
     # Days 50 (a changed bar) and 101 (new), 3 bars each, and the 5 rows of the tables without
     # a grain (3 events, 1 quarantine row, 1 file), which are written whole.
     assert second.rows_written == 6 + 5
@@ -240,7 +238,7 @@ def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_chang
                              ("a", 101, 0.5), ("b", 101, 0.5), ("c", 101, 0.5)]
     assert comments == [("fct_news_event", None), ("fct_prices", None)]
     assert close_comment == [("Close.",)]
-    assert info[0][:2] == ("20261125T060000Z-00000001", 1)
+    assert info[0][:2] == ("20261125T070000Z-00000001", 1)
     assert json.loads(info[0][2])["marts.fct_prices"] == 300
 
 
@@ -252,9 +250,7 @@ def test_a_table_mostly_changed_or_of_new_columns_is_written_whole_in_its_grains
     with duckdb.connect(str(work)) as connection:
         connection.execute("CREATE TABLE marts.fct_volumes AS SELECT * FROM marts.fct_prices")
     grains = {**PRICE_GRAINS, "marts.fct_volumes": ("day", "ticker")}
-    builds = tmp_path / "builds"
-    publish(work, tmp_path / "serving.duckdb", builds, build_info("00000001-run", START),
-            keep=3, grains=grains)
+    publish_number(work, tmp_path, 1, grains)
     with duckdb.connect(str(work)) as connection:
         # every bar of a and b changes (two thirds of the rows); fct_volumes gets a column
         connection.execute("""
@@ -264,10 +260,9 @@ def test_a_table_mostly_changed_or_of_new_columns_is_written_whole_in_its_grains
             ALTER TABLE marts.fct_volumes ADD COLUMN volume INTEGER DEFAULT 7;
         """)
 
-    second = publish(work, tmp_path / "serving.duckdb", builds,
-                     build_info("00000002-run", START + timedelta(hours=1)), keep=3, grains=grains)
+    second = publish_number(work, tmp_path, 2, grains)
 
-    assert second.patched_from == "20261125T060000Z-00000001"
+    assert second.patched_from == "20261125T070000Z-00000001"
     assert second.rows_written == 300 + 300 + 5
     with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
         prices = serving.execute("SELECT day, ticker, close FROM marts.fct_prices").fetchall()
@@ -310,19 +305,15 @@ def test_a_build_with_too_many_free_blocks_is_not_patched(
     monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)
     work = make_work_file(tmp_path / "work.duckdb", events=3)
     add_prices(work)
-    builds = tmp_path / "builds"
-    publish(work, tmp_path / "s.duckdb", builds, build_info("00000001-run", START), keep=9,
-            grains=PRICE_GRAINS)
+    publish_number(work, tmp_path, 1, PRICE_GRAINS, keep=9)
     with duckdb.connect(str(work)) as connection:
         connection.execute("UPDATE marts.fct_prices SET close = 0 WHERE day <= 20")
-    second = publish(work, tmp_path / "s.duckdb", builds,
-                     build_info("00000002-run", START + timedelta(hours=1)), keep=9, grains=PRICE_GRAINS)
+    second = publish_number(work, tmp_path, 2, PRICE_GRAINS, keep=9)
     with duckdb.connect(str(second.build), read_only=True) as connection:
         free_blocks = connection.execute("SELECT free_blocks FROM pragma_database_size()").fetchone()[0]
     monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", max_free_share)
 
-    third = publish(work, tmp_path / "s.duckdb", builds,
-                    build_info("00000003-run", START + timedelta(hours=2)), keep=9, grains=PRICE_GRAINS)
+    third = publish_number(work, tmp_path, 3, PRICE_GRAINS, keep=9)
 
     assert second.patched_from is not None and free_blocks > 0
     assert (third.patched_from is not None) == (max_free_share == 1.0)
@@ -342,7 +333,7 @@ def test_a_table_is_patched_by_the_grain_column_whose_changed_partitions_are_sma
     second = publish_number(work, tmp_path, 2, grains)
 
     assert second.rows_written == 3 + 5
-    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
         assert serving.execute("SELECT count(*) FROM marts.fct_prices").fetchall() == [(303,)]
 
 
@@ -361,5 +352,5 @@ def test_a_change_in_any_column_reaches_the_patched_build(tmp_path: Path):
     second = publish_number(work, tmp_path, 2, grains)
 
     assert second.rows_written == 1 + 5
-    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as serving:
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
         assert serving.execute("SELECT tags FROM marts.fct_rows WHERE id = 7").fetchall() == [(["y"],)]
