@@ -410,7 +410,6 @@ def event_study_tests_in_duckdb(
     mean over all pairs, at O(sample^2) instead of O(N^2) memory and time."""
     group_by = list(group_by)
     group_key = ", ".join(group_by)
-    groups = ", ".join(f"o.{c}" for c in group_by)
     group_schema = con.sql(f"select {group_key} from {observations} limit 0").pl().schema
     if rank_sums is None:
         computed = rank_sums_in_duckdb(con, observations, abnormal_returns, group_by, batch_rows)
@@ -421,9 +420,31 @@ def event_study_tests_in_duckdb(
         if rank_sums is None:
             con.unregister("computed_rank_sums")
 
+    # Each CAR with its standardised figures, joined once: the Kolari-Pynnoenen sample and every
+    # batch of group_tests read them.
+    group_car_columns = ", ".join(f"o.{c}" for c in dict.fromkeys([*group_by, *CAR_KEY]))
+    con.execute(f"""
+        create or replace temp table test_rows as
+        select {group_car_columns}, o.car, s.n, s.positive_share, s.scar
+        from {observations} as o
+        left join {standardised} as s using (event_id, security_id, window_start, window_end)
+    """)
+    try:
+        correlations = _kp_correlations(con, abnormal_returns, group_by, group_schema, correlation_sample_size)
+        return _tests_in_batches(con, group_by, batch_rows, mean_ranks, correlations)
+    finally:
+        con.execute("drop table test_rows")
+
+
+def _kp_correlations(
+    con, abnormal_returns: str, group_by: list[str], group_schema, correlation_sample_size: int
+) -> pl.DataFrame:
+    """r of Kolari & Pynnoenen per group (column mean_r), from the CARs of temp table test_rows."""
+    group_key = ", ".join(group_by)
     # min_by(..., n): a top-n per group, without sorting every group's CARs as row_number() did.
     # Its list is in hash order, so groups with the same sample (the windows of one theme, mostly)
-    # have equal lists and share one sample_index: one rho matrix serves them all.
+    # have equal lists and share one sample_index: one rho matrix serves them all. A group holds
+    # a window, so its rows are distinct (event, security) pairs.
     con.execute(f"""
         create or replace temp table kp_samples as
         select {group_key}, dense_rank() over (order by members) as sample_index, members
@@ -433,14 +454,8 @@ def event_study_tests_in_duckdb(
                 struct_pack(h := hash(event_id, security_id), e := event_id, s := security_id),
                 {int(correlation_sample_size)}
             ) as members
-            from (
-                select distinct {groups}, o.event_id, o.security_id
-                from {observations} as o
-                semi join (  -- the CARs of the BMP statistic that KP adjusts
-                    select event_id, security_id, window_start, window_end
-                    from {standardised} where scar is not null
-                ) using (event_id, security_id, window_start, window_end)
-            )
+            from test_rows
+            where scar is not null  -- the CARs of the BMP statistic that KP adjusts
             group by all
         )
     """)
@@ -469,8 +484,12 @@ def event_study_tests_in_duckdb(
             mean_r = None if correlations is None else mean_over_pairs(*correlations, days)
             correlation_rows.append({**group, "mean_r": mean_r})
     con.execute("drop table kp_returns; drop table kp_samples")
-    correlations = pl.DataFrame(correlation_rows, schema={**group_schema, "mean_r": pl.Float64})
+    return pl.DataFrame(correlation_rows, schema={**group_schema, "mean_r": pl.Float64})
 
+
+def _tests_in_batches(con, group_by: list[str], batch_rows: int, mean_ranks, correlations) -> pl.DataFrame:
+    """group_tests over temp table test_rows, in batches of whole groups."""
+    group_key = ", ".join(group_by)
     # The per-CAR rows in batches of whole groups (a group's figures need only its own CARs):
     # a group's batch is the number of CARs before it, in group order, over batch_rows.
     con.execute(f"""
@@ -478,19 +497,17 @@ def event_study_tests_in_duckdb(
         select {group_key}, coalesce(sum(cars) over (
             order by {group_key} rows between unbounded preceding and 1 preceding
         ), 0) // {int(batch_rows)} as batch
-        from (select {group_key}, count(*) as cars from {observations} group by all)
+        from (select {group_key}, count(*) as cars from test_rows group by all)
     """)
     row_order = ", ".join(f"{c} nulls first" for c in dict.fromkeys([*group_by, *CAR_KEY]))
-    same_group = " and ".join(f"o.{c} is not distinct from b.{c}" for c in group_by)
+    same_group = " and ".join(f"r.{c} is not distinct from b.{c}" for c in group_by)
     try:
         batches = con.sql("select distinct batch from test_batches order by batch").fetchall()
         return pl.concat([
             group_tests(
                 con.sql(f"""
-                    select {groups}, o.event_id, o.security_id, o.car, s.n, s.positive_share, s.scar
-                    from {observations} as o
+                    select * from test_rows as r
                     semi join (select * from test_batches where batch = {batch}) as b on {same_group}
-                    left join {standardised} as s using (event_id, security_id, window_start, window_end)
                     -- group_tests' order: its sort of sorted rows is quick, DuckDB's sort faster than its own
                     order by {row_order}
                 """).pl(),
