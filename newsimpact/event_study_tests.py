@@ -5,8 +5,9 @@ A data team tests its own grouping with a dbt Python model of a few lines: build
 (the group columns plus event_id, security_id, window_start, window_end, car, sigma for `ok` rows of
 fct_event_impact) and call `event_study_tests(observations, abnormal_returns, group_by=[...])`.
 Everything is column-wise (polars, numpy, scipy); the only Python loop is one per group, for the
-cross-correlation matrix of Kolari & Pynnönen. Rows are sorted before every floating-point
-aggregate, so two runs give bit-identical results whatever order the inputs arrive in.
+cross-correlation matrix of Kolari & Pynnönen. Every floating-point aggregate runs over a fixed
+sequence (rows sorted by key, or a group's values sorted by value), so two runs give bit-identical
+results whatever order the inputs arrive in.
 
 The dbt models run the same formulas on inputs that do not fit in memory.
 `int_event_study__scar` calls `standardised_cars_in_duckdb`: DuckDB aggregates the abnormal
@@ -306,22 +307,25 @@ def group_tests(
     (group, CAR) with car and the `standardised_cars` columns, `mean_ranks` the group's mean U_t per
     relative day (column u), `correlations` the group's r of Kolari & Pynnoenen (column mean_r)."""
     group_by = list(group_by)
-    rows = rows.sort(list(dict.fromkeys([*group_by, *CAR_KEY])))
-    scar = pl.col("scar").drop_nulls()
-    moments = rows.group_by(group_by, maintain_order=True).agg(
+    # Each floating-point aggregate runs over its values sorted by value: the same sequence, so
+    # the same bits, whatever order the rows come in (no sort of the rows by CAR needed).
+    car = pl.col("car").sort()
+    scar = pl.col("scar").drop_nulls().sort()
+    moments = rows.group_by(group_by).agg(
         n_events=pl.len().cast(pl.Int64),
-        caar=pl.col("car").mean(),
-        sd_car=pl.col("car").std(ddof=1),
+        caar=car.mean(),
+        sd_car=car.std(ddof=1),
         n_scar=scar.len(),
         sum_scar=scar.sum(),
         sd_scar=scar.std(ddof=1),
         patell_variance=((pl.col("n") - 2) / (pl.col("n") - 4))
         .filter(pl.col("scar").is_not_null())
+        .sort()
         .sum(),
         min_n=pl.col("n").min(),
         positive_cars=(pl.col("car") > 0).sum(),
-        positive_share=pl.col("positive_share").mean(),
-    )
+        positive_share=pl.col("positive_share").sort().mean(),
+    ).sort(group_by)
     in_window = pl.col("rel_day").is_between(pl.col("window_start"), pl.col("window_end"))
     rank_stats = (
         mean_ranks.sort([*group_by, "rel_day"])
@@ -499,7 +503,6 @@ def _tests_in_batches(con, group_by: list[str], batch_rows: int, mean_ranks, cor
         ), 0) // {int(batch_rows)} as batch
         from (select {group_key}, count(*) as cars from test_rows group by all)
     """)
-    row_order = ", ".join(f"{c} nulls first" for c in dict.fromkeys([*group_by, *CAR_KEY]))
     same_group = " and ".join(f"r.{c} is not distinct from b.{c}" for c in group_by)
     try:
         batches = con.sql("select distinct batch from test_batches order by batch").fetchall()
@@ -508,8 +511,6 @@ def _tests_in_batches(con, group_by: list[str], batch_rows: int, mean_ranks, cor
                 con.sql(f"""
                     select * from test_rows as r
                     semi join (select * from test_batches where batch = {batch}) as b on {same_group}
-                    -- group_tests' order: its sort of sorted rows is quick, DuckDB's sort faster than its own
-                    order by {row_order}
                 """).pl(),
                 mean_ranks, correlations, group_by,
             )
