@@ -1,7 +1,8 @@
 """The project's `unique` test on a composite key (macros/unique_key_test.sql groups by a hash of
 the key, then by the key itself) passes on the built rows and fails on a duplicated one, with one
 failure per repeated key, as dbt's own test would. The marts declare their grains with it (no
-primary key, docs/quality.md); on an incremental table it reads the rows the build recomputed."""
+primary key, docs/quality.md); on an incremental table it reads the rows the build recomputed, as
+the other tests of the incremental marts do."""
 
 from __future__ import annotations
 
@@ -180,5 +181,42 @@ def test_a_daily_series_with_a_missing_session_fails_the_density_test(
                 f"delete from {daily} where security_id = ? and session_index = ?", [security, session]
             )
     assert _run_unique_test(work, tmp_path / "gaps", sample_config, select) == {
+        "returncode": 1, "status": "fail", "failures": 2,
+    }
+
+
+def test_event_impact_completeness_reads_the_pairs_the_build_recomputed(
+    sample_work_file: Path, sample_config: SampleConfig, tmp_path: Path
+):
+    """fct_event_impact_has_every_linked_window compares the linked pairs' windows with the
+    table's rows for the pairs int_events__changes lists: a missing or an invented window of a
+    recomputed pair fails it; a kept pair was tested by the build that wrote it."""
+    select = "fct_event_impact_has_every_linked_window"
+    work = _passing_copy(sample_work_file, sample_config, tmp_path, select)
+    impact = "marts.fct_event_impact"
+    changes = "intermediate.int_events__changes"
+    with duckdb.connect(str(work)) as connection:
+        (recomputed_event, recomputed_security), (kept_event, kept_security) = connection.execute(
+            f"select distinct event_id, security_id from {impact} order by all limit 2"
+        ).fetchall()
+        # as after a night that recomputed one pair and no other
+        connection.execute(
+            f"delete from {changes} where (event_id, security_id) <> (?, ?)",
+            [recomputed_event, recomputed_security],
+        )
+        # each pair loses its first window; the recomputed one gains a window nobody configured
+        for event, security in [(recomputed_event, recomputed_security), (kept_event, kept_security)]:
+            connection.execute(
+                f"delete from {impact} where event_id = ? and security_id = ? and (window_start, window_end) = "
+                f"(select (window_start, window_end) from {impact} where event_id = ? and security_id = ? "
+                "order by all limit 1)",
+                [event, security, event, security],
+            )
+        connection.execute(
+            f"insert into {impact} select * replace (window_end + 1000 as window_end) from {impact} "
+            "where event_id = ? and security_id = ? order by all limit 1",
+            [recomputed_event, recomputed_security],
+        )
+    assert _run_unique_test(work, tmp_path / "night", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
