@@ -1,8 +1,10 @@
-"""The project's `unique` test on a composite key (macros/unique_key_test.sql groups by a hash of
-the key, then by the key itself) passes on the built rows and fails on a duplicated one, with one
-failure per repeated key, as dbt's own test would. The marts declare their grains with it (no
-primary key, docs/quality.md); on an incremental table it reads the rows the build recomputed, as
-the other tests of the incremental marts do."""
+"""The project's dbt data tests fail on the rows they must catch. Its `unique` test on a composite
+key (macros/unique_key_test.sql groups by a hash of the key, then by the key itself) passes on the
+built rows and fails on a duplicated one, with one failure per repeated key, as dbt's own test
+would. The marts declare their grains with it (no primary key, docs/quality.md); on an
+incremental table it reads the rows the build recomputed, as the completeness test of
+fct_event_impact does. The singular tests of ticker periods and of dense daily series are
+broken here too."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ ABNORMAL_RETURNS = "intermediate.int_event_study__abnormal_returns"
 SELECT_UNIQUE = "test_name:unique,int_event_study__abnormal_returns"
 
 
-def _run_unique_test(
+def _run_data_test(
     work: Path, folder: Path, sample_config: SampleConfig, select: str = SELECT_UNIQUE
 ) -> dict:
     done = dbt(work, folder, sample_config.event_study.dbt_vars(), "test", "--select", select)
@@ -33,7 +35,7 @@ def _passing_copy(
     """A copy of the sample work file, on which the selected test passes before it is broken."""
     work = tmp_path / "work.duckdb"
     shutil.copy(sample_work_file, work)
-    assert _run_unique_test(work, tmp_path / "clean", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "clean", sample_config, select) == {
         "returncode": 0, "status": "pass", "failures": 0,
     }
     return work
@@ -62,7 +64,7 @@ def test_composite_unique_test_fails_on_each_repeated_key(
         )
         assert connection.execute(f"select count(*) from {ABNORMAL_RETURNS}").fetchone()[0] == rows + 4
 
-    assert _run_unique_test(work, tmp_path / "duplicated", sample_config) == {
+    assert _run_data_test(work, tmp_path / "duplicated", sample_config) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
 
@@ -76,7 +78,7 @@ def test_a_mart_grain_fails_on_a_repeated_key(
         connection.execute(
             "insert into marts.bridge_event_entity select * from marts.bridge_event_entity limit 1"
         )
-    assert _run_unique_test(work, tmp_path / "duplicated", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "duplicated", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 1,
     }
 
@@ -112,7 +114,7 @@ def test_the_daily_price_grain_reads_the_days_the_build_recomputed(
             )
     # the repeated last day is one failure; the first day, kept by that night, was tested before
     select = "test_name:unique,fct_security_price_daily"
-    assert _run_unique_test(work, tmp_path / "night", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "night", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 1,
     }
 
@@ -155,7 +157,7 @@ def test_overlapping_ticker_periods_fail_before_they_repeat_a_security_bar(
         assert both > 0
         assert connection.execute(repeated).fetchone() == (both,)
     # b's ticker on two securities at once; a with two overlapping periods
-    assert _run_unique_test(work, tmp_path / "overlapping", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "overlapping", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
 
@@ -180,7 +182,7 @@ def test_a_daily_series_with_a_missing_session_fails_the_density_test(
             connection.execute(
                 f"delete from {daily} where security_id = ? and session_index = ?", [security, session]
             )
-    assert _run_unique_test(work, tmp_path / "gaps", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "gaps", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
 
@@ -217,6 +219,6 @@ def test_event_impact_completeness_reads_the_pairs_the_build_recomputed(
             "where event_id = ? and security_id = ? order by all limit 1",
             [recomputed_event, recomputed_security],
         )
-    assert _run_unique_test(work, tmp_path / "night", sample_config, select) == {
+    assert _run_data_test(work, tmp_path / "night", sample_config, select) == {
         "returncode": 1, "status": "fail", "failures": 2,
     }
