@@ -62,6 +62,7 @@ tests), n_i <= 4 for Patell.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -537,25 +538,31 @@ def rank_sums_in_duckdb(
     units of 2^-52 is u_high * 2^26 + u_low). Integer sums of disjoint sets of CARs add up, so sums
     kept per finer group (a month of events) give the group's mean rank exactly.
 
-    DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair and size
-    once (spilling to disk when large) and streams them in batches of `batch_rows`; numpy ranks each
-    pair for every window with running counts (`_add_window_ranks`) and adds the fixed-point U_t to
-    the sums of the pair and window's set of groups, which go to each group of the set at the end.
-    Integer sums are exact in any order, so batches and sets change nothing."""
+    DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair once
+    (spilling to disk when large) and streams them in batches of `batch_rows`; a compiled loop
+    sorts each pair's returns and ranks them for every window with running counts (`_add_window_ranks`) and adds the
+    fixed-point U_t to the sums of the pair and window's set of groups, which go to each group of
+    the set at the end. Integer sums are exact in any order, so batches and sets change nothing."""
     group_columns = ", ".join(group_by)
-    # Pairs numbered by their first group, so that a batch of pairs adds to few groups' sums.
+    # Groups, windows and pairs numbered from their distinct values (no sort of every member)
     con.execute(f"""
         create or replace temp table rank_members as
-        select dense_rank() over (order by first_group, event_id, security_id) - 1 as pair_index,
-            * exclude (first_group)
-        from (
-            select *, min(group_index) over (partition by event_id, security_id) as first_group
-            from (
-                select dense_rank() over (order by {group_columns}) - 1 as group_index,
-                    dense_rank() over (order by window_start, window_end) - 1 as window_index, *
-                from (select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations})
-            )
+        with members as (
+            select distinct {", ".join(dict.fromkeys([*group_by, *CAR_KEY]))} from {observations}
+        ),
+        groups as (
+            select {group_columns}, row_number() over (order by {group_columns}) - 1 as group_index,
+                dense_rank() over (order by window_start, window_end) - 1 as window_index
+            from (select distinct {group_columns} from members)
+        ),
+        pairs as (
+            select event_id, security_id, row_number() over (order by event_id, security_id) - 1 as pair_index
+            from (select distinct event_id, security_id from members)
         )
+        select p.pair_index, g.group_index, g.window_index, m.*
+        from members as m
+        inner join groups as g using ({group_columns})
+        inner join pairs as p using (event_id, security_id)
     """)
     try:
         windows = con.sql("select distinct window_start, window_end from rank_members order by all").fetchall()
@@ -586,11 +593,10 @@ def rank_sums_in_duckdb(
             from {abnormal_returns} as a
             inner join (select distinct event_id, security_id, pair_index from rank_members) as p
                 using (event_id, security_id)
-            order by p.pair_index, a.abnormal_return
+            order by p.pair_index
         """).to_arrow_reader(batch_rows)
-        for batch in _whole_pairs(stream):
-            _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns},
-                              windows, set_of_key)
+        for pairs in _whole_pairs(stream):
+            _add_window_ranks(sums, pairs, windows, set_of_key)
         group_sums = sums.regrouped(group_sets["group_set"], group_sets["group_index"], groups)
         con.register("batch_rank_sums", group_sums.table())
         try:
@@ -606,52 +612,47 @@ def rank_sums_in_duckdb(
         con.execute("drop table if exists rank_members; drop table if exists rank_key_sets")
 
 
-def _whole_pairs(batches, pair_column: str = "pair_index") -> Iterator[pl.DataFrame]:
-    """The record batches of a stream sorted by `pair_column`, cut so that no pair spans two."""
-    pending = None
+def _whole_pairs(batches: pa.RecordBatchReader) -> Iterator[dict[str, np.ndarray]]:
+    """The columns of a stream sorted by pair_index, as numpy arrays, cut so that no pair spans two
+    parts: a batch's last pair waits for the rows the next batch may add to it. Only that pair's
+    rows are copied; the rest of a batch is passed on as Arrow gave it."""
+    pending: dict[str, np.ndarray] | None = None
     for batch in batches:
-        frame = pl.from_arrow(batch) if pending is None else pl.concat([pending, pl.from_arrow(batch)])
-        if frame.is_empty():
+        if batch.num_rows == 0:
             continue
-        complete = frame[pair_column].search_sorted(frame[pair_column][-1], side="left")
-        pending = frame[complete:]  # the last pair may go on in the next batch
+        columns = {name: batch.column(name).to_numpy(zero_copy_only=False) for name in batch.schema.names}
+        if pending is not None:
+            # the pending pair's rows in this batch
+            head = int(np.searchsorted(columns["pair_index"], pending["pair_index"][0], side="right"))
+            pending = {name: np.concatenate([pending[name], values[:head]]) for name, values in columns.items()}
+            if head == batch.num_rows:
+                continue
+            yield pending
+            columns = {name: values[head:] for name, values in columns.items()}
+        pair = columns["pair_index"]
+        complete = int(np.searchsorted(pair, pair[-1], side="left"))
         if complete:
-            yield frame[:complete]
-    if pending is not None and not pending.is_empty():
+            yield {name: values[:complete] for name, values in columns.items()}
+        pending = {name: values[complete:] for name, values in columns.items()}
+    if pending is not None:
         yield pending
 
 
-# A fixed-point U is split in two halves of 26 bits, so the float64 sums of np.bincount stay exact
-# integers (below 2^53) for up to 2^27 returns a cell.
+# A fixed-point U is split in two halves of 26 bits: the int64 sums of either half stay exact for
+# up to 2^37 returns a cell.
 _U_LOW_SCALE = 2**26
 
 
 class _RankSums:
-    """Exact sums of fixed-point U_t and their count per (group, relative day). The days grow with
-    the batches: the stream itself tells which relative days there are, with no scan before it."""
+    """Exact sums of fixed-point U_t and their count per (group, relative day), as int64 grids. The
+    days grow with the batches: the stream itself tells which relative days there are, with no
+    scan before it."""
 
     def __init__(self, groups: int):
         self.first_day = 0
-        self.high, self.low, self.n = (np.zeros((groups, 0)) for _ in range(3))
+        self.high, self.low, self.n = (np.zeros((groups, 0), dtype=np.int64) for _ in range(3))
 
-    def add(self, group_index: np.ndarray, rel_day: np.ndarray, u_high: np.ndarray, u_low: np.ndarray) -> None:
-        """Add fixed-point U_t = u_high * 2^26 + u_low (float64 holding integers below 2^26: their
-        sums stay exact, and bincount takes them without a conversion)."""
-        if rel_day.size == 0:
-            return
-        self._cover(int(rel_day.min()), int(rel_day.max()))
-        # only the rows (groups) the batch touches: the whole grid would be swept for each batch
-        touched = np.zeros(self.n.shape[0], dtype=bool)
-        touched[group_index] = True
-        rows = np.flatnonzero(touched)
-        shape = (rows.size, self.n.shape[1])
-        cell = (np.cumsum(touched) - 1)[group_index] * shape[1] + (rel_day - self.first_day)
-        size = shape[0] * shape[1]
-        self.high[rows] += np.bincount(cell, weights=u_high, minlength=size).reshape(shape)
-        self.low[rows] += np.bincount(cell, weights=u_low, minlength=size).reshape(shape)
-        self.n[rows] += np.bincount(cell, minlength=size).reshape(shape)
-
-    def _cover(self, first: int, last: int) -> None:
+    def cover(self, first: int, last: int) -> None:
         """Widen the sums to the relative days [first, last] too (new columns hold zeros)."""
         days = self.n.shape[1]
         if days:
@@ -660,18 +661,17 @@ class _RankSums:
             first, last = min(first, self.first_day), max(last, self.first_day + days - 1)
         shift = self.first_day - first if days else 0
         for name in ("high", "low", "n"):
-            wider = np.zeros((self.n.shape[0], last - first + 1))
+            wider = np.zeros((self.n.shape[0], last - first + 1), dtype=np.int64)
             wider[:, shift:shift + days] = getattr(self, name)
             setattr(self, name, wider)
         self.first_day = first
 
     def regrouped(self, rows: np.ndarray, groups: np.ndarray, count: int) -> _RankSums:
-        """The sums of `count` groups, row `rows[i]` of these sums adding to group `groups[i]`.
-        Exact: the sums of a group cell are integers below 2^53, as if added return by return."""
+        """The sums of `count` groups, row `rows[i]` of these sums adding to group `groups[i]`."""
         result = _RankSums(count)
         result.first_day = self.first_day
         for name in ("high", "low", "n"):
-            total = np.zeros((count, self.n.shape[1]))
+            total = np.zeros((count, self.n.shape[1]), dtype=np.int64)
             np.add.at(total, groups, getattr(self, name)[rows])
             setattr(result, name, total)
         return result
@@ -682,63 +682,96 @@ class _RankSums:
         return pa.table({
             "group_index": cell // days,
             "rel_day": (cell % days + self.first_day).astype(np.int32),
-            "n": self.n.ravel()[cell].astype(np.int64),
-            "u_high": self.high.ravel()[cell].astype(np.int64),
-            "u_low": self.low.ravel()[cell].astype(np.int64),
+            "n": self.n.ravel()[cell],
+            "u_high": self.high.ravel()[cell],
+            "u_low": self.low.ravel()[cell],
         })
-
-
-def _split_fixed(u_fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integers below 2^52 held in float64 -> (high, low), u = high * 2^26 + low; exact, since
-    2^26 is a power of two."""
-    u_high = np.floor(u_fixed / _U_LOW_SCALE)
-    return u_high, u_fixed - u_high * _U_LOW_SCALE
 
 
 def _add_window_ranks(
     sums: _RankSums, rows: dict[str, np.ndarray], windows: list[tuple[int, int]],
     set_of_key: np.ndarray,
 ) -> None:
-    """Rank whole pairs' abnormal returns (sorted by pair, then size) for every window and add U_t
-    to the sums of that pair and window's set of groups (`set_of_key[pair * windows + window]`).
-
-    A CAR ranks the returns of its estimation window and its own event window. Within window w, a
-    return's rank is its count of w's returns up to it in the pair's one sorted order: a running
-    count (the same figure as ranking w's returns alone). Tied returns (equal within a pair, rare)
-    share their average rank le_w - (eq_w - 1) / 2, with le_w the count of w's returns at or below
-    them and eq_w their ties in w: only their rows need the tie's first and last row."""
-    pair, rel_day, ar = rows["pair_index"], rows["rel_day"], rows["abnormal_return"]
-    if pair.size == 0:
+    """Rank whole pairs' abnormal returns (rows sorted by pair) for every window and add U_t
+    to the sums of that pair and window's set of groups (`set_of_key[pair * windows + window]`;
+    a key whose set is the last row of `sums` has no CAR and adds nothing)."""
+    rel_day = rows["rel_day"]
+    if rel_day.size == 0:
         return
-    pair_first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    pair_last = np.r_[pair_first[1:] - 1, pair.size - 1]
-    pair_rows = pair_last - pair_first + 1
-    equal_next = np.flatnonzero((ar[1:] == ar[:-1]) & (pair[1:] == pair[:-1]))
-    tied = np.unique(np.r_[equal_next, equal_next + 1])
-    if tied.size:
-        new_tie = np.ones(pair.size, dtype=bool)
-        new_tie[equal_next + 1] = False
-        tie_first = np.flatnonzero(new_tie)
-        tie_last = np.r_[tie_first[1:] - 1, pair.size - 1]
-        tie_of = (np.cumsum(new_tie) - 1)[tied]
-        tied_first, tied_last = tie_first[tie_of], tie_last[tie_of]
-    sets, days, highs, lows = [], [], [], []
-    for window_index, (start, end) in enumerate(windows):
-        member = rows["is_estimation_day"] | ((rel_day >= start) & (rel_day <= end))
-        at_or_below = np.cumsum(member)
-        before_pair = at_or_below[pair_first] - member[pair_first]
-        total = at_or_below[pair_last] - before_pair
-        rank = (at_or_below - np.repeat(before_pair, pair_rows)).astype(np.float64)
-        if tied.size:
-            eq = at_or_below[tied_last] - at_or_below[tied_first] + member[tied_first]
-            rank[tied] += at_or_below[tied_last] - at_or_below[tied] - (eq - 1) / 2
-        u = rank / np.repeat(total + 1, pair_rows)
-        # round half away from zero, as DuckDB's round(); exact, u * 2^52 < 2^52
-        u_high, u_low = _split_fixed(np.floor(u[member] * _U_SCALE + 0.5))
-        # a pair's members are contiguous: its set repeated over its window's returns
-        sets.append(np.repeat(set_of_key[pair[pair_first] * len(windows) + window_index], total))
-        days.append(rel_day[member])
-        highs.append(u_high)
-        lows.append(u_low)
-    # one add for all windows: each add sweeps the rows of the (set, day) grid it touches
-    sums.add(np.concatenate(sets), np.concatenate(days), np.concatenate(highs), np.concatenate(lows))
+    sums.cover(int(rel_day.min()), int(rel_day.max()))
+    starts, ends = (np.array(bound, dtype=np.int64) for bound in zip(*windows))
+    _window_ranks_kernel()(
+        rows["pair_index"].astype(np.int64, copy=False), rel_day,
+        rows["is_estimation_day"].astype(np.bool_, copy=False),
+        rows["abnormal_return"].astype(np.float64, copy=False),
+        starts, ends, set_of_key, sums.n.shape[0] - 1, sums.first_day, sums.high, sums.low, sums.n,
+    )
+
+
+@cache
+def _window_ranks_kernel():
+    """`_rank_pairs` compiled by numba (cached on disk): one pass over each pair and window, where
+    numpy needed a dozen whole-batch arrays per window. Imported when first used: only the rank
+    sums need it."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_rank_pairs)
+
+
+def _rank_pairs(pair, rel_day, is_estimation_day, abnormal_return, window_starts, window_ends,
+                set_of_key, no_set, first_day, high, low, n):  # pragma: no cover - runs compiled
+    """The loops of `_add_window_ranks`. A CAR ranks the returns of its estimation window and its
+    own event window: each pair's returns are sorted once, and within window w a return's rank is
+    the count of w's returns up to it in that order (the same figure as ranking w's returns alone).
+    Tied returns (equal within a pair, rare) share their average rank le - (eq - 1) / 2, with le
+    the count of w's returns at or below them and eq their ties in w. U = rank / (M + 1), M the
+    CAR's count of returns, in fixed point rounded half away from zero as DuckDB's round() (exact:
+    U * 2^52 < 2^52)."""
+    windows = window_starts.size
+    size = pair.size
+    first = 0
+    while first < size:
+        last = first
+        while last + 1 < size and pair[last + 1] == pair[first]:
+            last += 1
+        order = first + np.argsort(abnormal_return[first:last + 1])
+        returns_sorted = abnormal_return[order]
+        days_sorted = rel_day[order]
+        estimation_sorted = is_estimation_day[order]
+        pair_returns = order.size
+        estimation_returns = 0
+        for row in range(pair_returns):
+            if estimation_sorted[row]:
+                estimation_returns += 1
+        for window in range(windows):
+            group_set = set_of_key[pair[first] * windows + window]
+            if group_set == no_set:
+                continue
+            start, end = window_starts[window], window_ends[window]
+            returns = estimation_returns
+            for row in range(pair_returns):
+                if not estimation_sorted[row] and start <= days_sorted[row] <= end:
+                    returns += 1
+            below = 0
+            tie_first = 0
+            while tie_first < pair_returns:
+                tie_last = tie_first
+                while tie_last + 1 < pair_returns and returns_sorted[tie_last + 1] == returns_sorted[tie_first]:
+                    tie_last += 1
+                ties = 0
+                for row in range(tie_first, tie_last + 1):
+                    if estimation_sorted[row] or start <= days_sorted[row] <= end:
+                        ties += 1
+                below += ties
+                u = (below - (ties - 1) / 2) / (returns + 1)
+                u_fixed = np.floor(u * _U_SCALE + 0.5)
+                u_high = np.int64(np.floor(u_fixed / _U_LOW_SCALE))
+                u_low = np.int64(u_fixed - u_high * _U_LOW_SCALE)
+                for row in range(tie_first, tie_last + 1):
+                    if estimation_sorted[row] or start <= days_sorted[row] <= end:
+                        day = days_sorted[row] - first_day
+                        high[group_set, day] += u_high
+                        low[group_set, day] += u_low
+                        n[group_set, day] += 1
+                tie_first = tie_last + 1
+        first = last + 1

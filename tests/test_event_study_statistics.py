@@ -27,7 +27,7 @@ from scipy import stats
 from newsimpact.event_study_tests import (
     MIN_COMMON_SESSIONS,
     _RankSums,
-    _split_fixed,
+    _add_window_ranks,
     event_study_tests,
     event_study_tests_in_duckdb,
     rank_sums_in_duckdb,
@@ -472,33 +472,53 @@ def test_tied_abnormal_returns_share_their_average_rank():
         assert difference <= 1e-12, (batch_rows, difference)
 
 
-def test_rank_sums_widen_to_the_relative_days_the_batches_bring():
-    """The sums start with no day and widen both ways as batches bring earlier and later relative
-    days: the cells equal one bincount over all the returns at once."""
+def test_window_ranks_in_batches_equal_a_plain_average_rank():
+    """The compiled ranking, fed batches whose relative days lie before, after, around and inside
+    the earlier ones (the sums widen both ways), adds exactly the fixed-point U_t of each CAR's
+    returns ranked on their own with ties averaged (Polars' rank): per set of groups and day, in
+    units of 2^-52. A pair and window without a set (the last row of the sums) adds nothing."""
     rng = np.random.default_rng(3)
-    batches = [(3, 6), (-4, 0), (-2, 8), (1, 2)]  # later, earlier, both, inside
-    groups, days, units = [], [], []
-    sums = _RankSums(groups=3)
-    for first, last in batches:
-        group = rng.integers(0, 3, 50)
-        day = rng.integers(first, last + 1, 50).astype(np.int32)
-        u = rng.integers(0, 2**52, 50)
-        sums.add(group, day, *_split_fixed(u.astype(float)))
-        groups.append(group), days.append(day), units.append(u)
-    group, day, u = (np.concatenate(parts) for parts in (groups, days, units))
-    expected = (
-        pl.DataFrame({"group_index": group, "rel_day": day, "u": u})
-        .group_by("group_index", "rel_day")
-        .agg(n=pl.len().cast(pl.Int64), u=pl.col("u").cast(pl.Int128).sum())
-        .sort("group_index", "rel_day")
-    )
-    table = pl.from_arrow(sums.table())
-    actual = table.select(
-        "group_index", "rel_day", "n",
+    windows = [(0, 2), (-1, 1)]
+    sets = 3  # set 3: no CAR
+    batches, pair = [], 0
+    for first, last in [(3, 6), (-4, 0), (-2, 8), (1, 2)]:  # later, earlier, both, inside
+        rows = []
+        for _ in range(4):
+            days = rng.permutation(np.arange(first, last + 1))[: rng.integers(2, last - first + 2)]
+            returns = rng.integers(-2, 3, days.size) / 100  # ties within a pair
+            rows.append(pl.DataFrame({"pair_index": pair, "rel_day": days.astype(np.int32),
+                                      "abnormal_return": returns}))
+            pair += 1
+        batches.append(pl.concat(rows).with_columns(is_estimation_day=pl.col("rel_day") < -1))
+    set_of_key = rng.integers(0, sets + 1, pair * len(windows))
+    sums = _RankSums(sets + 1)
+    for batch in batches:
+        _add_window_ranks(sums, {name: batch[name].to_numpy() for name in batch.columns}, windows, set_of_key)
+    actual = pl.from_arrow(sums.table()).select(
+        pl.col("group_index").alias("group_set"), "rel_day", "n",
         u=pl.col("u_high").cast(pl.Int128) * 2**26 + pl.col("u_low").cast(pl.Int128),
-    ).sort("group_index", "rel_day")
+    ).sort("group_set", "rel_day")
+
+    cars = pl.concat(
+        pl.concat(batches).with_columns(window=pl.lit(index), start=pl.lit(start), end=pl.lit(end))
+        for index, (start, end) in enumerate(windows)
+    ).filter(pl.col("is_estimation_day") | pl.col("rel_day").is_between(pl.col("start"), pl.col("end")))
+    key_sets = pl.DataFrame({"key": np.arange(set_of_key.size), "group_set": set_of_key})
+    expected = (
+        cars.with_columns(
+            key=pl.col("pair_index") * len(windows) + pl.col("window"),
+            u=pl.col("abnormal_return").rank("average").over("pair_index", "window")
+            / (pl.len().over("pair_index", "window") + 1),
+        )
+        .join(key_sets, on="key")
+        .filter(pl.col("group_set") < sets)
+        .group_by("group_set", "rel_day")
+        .agg(n=pl.len().cast(pl.Int64), u=(pl.col("u") * 2**52 + 0.5).floor().cast(pl.Int128).sum())
+        .sort("group_set", "rel_day")
+    )
+    assert actual.height > 0 and expected["n"].sum() > 0
     assert actual.equals(expected.select(actual.columns))
-    assert (table["rel_day"].min(), table["rel_day"].max()) == (-4, 8)
+    assert sums.first_day == -4 and sums.n.shape[1] == 8 - -4 + 1
 
 
 def test_rank_sums_of_overlapping_groups_equal_each_group_ranked_alone():
