@@ -540,9 +540,10 @@ def rank_sums_in_duckdb(
 
     DuckDB sorts the abnormal returns of the observations' (event, security) pairs by pair once
     (spilling to disk when large) and streams them in batches of `batch_rows`; a compiled loop
-    sorts each pair's returns and ranks them for every window with running counts (`_add_window_ranks`) and adds the
-    fixed-point U_t to the sums of the pair and window's set of groups, which go to each group of
-    the set at the end. Integer sums are exact in any order, so batches and sets change nothing."""
+    sorts each pair's returns, ranks them for every window with running counts
+    (`_add_window_ranks`) and adds the fixed-point U_t to the sums of the pair and window's set of
+    groups, which go to each group of the set at the end. Integer sums are exact in any order, so
+    batches and sets change nothing."""
     group_columns = ", ".join(group_by)
     # Groups, windows and pairs numbered from their distinct values (no sort of every member)
     con.execute(f"""
@@ -719,7 +720,7 @@ def _window_ranks_kernel():
 
 
 def _rank_pairs(pair, rel_day, is_estimation_day, abnormal_return, window_starts, window_ends,
-                set_of_key, no_set, first_day, high, low, n):  # pragma: no cover - runs compiled
+                set_of_key, no_set, first_day, high, low, n):
     """The loops of `_add_window_ranks`. A CAR ranks the returns of its estimation window and its
     own event window: each pair's returns are sorted once, and within window w a return's rank is
     the count of w's returns up to it in that order (the same figure as ranking w's returns alone).
