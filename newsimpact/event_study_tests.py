@@ -740,36 +740,28 @@ def _rank_pairs(pair, rel_day, is_estimation_day, abnormal_return, window_starts
         days_sorted = rel_day[order]
         estimation_sorted = is_estimation_day[order]
         pair_returns = order.size
-        estimation_returns = 0
-        for row in range(pair_returns):
-            if estimation_sorted[row]:
-                estimation_returns += 1
         for window in range(windows):
             group_set = set_of_key[pair[first] * windows + window]
             if group_set == no_set:
                 continue
-            start, end = window_starts[window], window_ends[window]
-            returns = estimation_returns
-            for row in range(pair_returns):
-                if not estimation_sorted[row] and start <= days_sorted[row] <= end:
-                    returns += 1
+            member = estimation_sorted | (
+                (days_sorted >= window_starts[window]) & (days_sorted <= window_ends[window])
+            )
+            returns = member.sum()
             below = 0
             tie_first = 0
             while tie_first < pair_returns:
                 tie_last = tie_first
                 while tie_last + 1 < pair_returns and returns_sorted[tie_last + 1] == returns_sorted[tie_first]:
                     tie_last += 1
-                ties = 0
-                for row in range(tie_first, tie_last + 1):
-                    if estimation_sorted[row] or start <= days_sorted[row] <= end:
-                        ties += 1
+                ties = member[tie_first:tie_last + 1].sum()
                 below += ties
                 u = (below - (ties - 1) / 2) / (returns + 1)
                 u_fixed = np.floor(u * _U_SCALE + 0.5)
                 u_high = np.int64(np.floor(u_fixed / _U_LOW_SCALE))
                 u_low = np.int64(u_fixed - u_high * _U_LOW_SCALE)
                 for row in range(tie_first, tie_last + 1):
-                    if estimation_sorted[row] or start <= days_sorted[row] <= end:
+                    if member[row]:
                         day = days_sorted[row] - first_day
                         high[group_set, day] += u_high
                         low[group_set, day] += u_low
