@@ -10,7 +10,9 @@ so its lock is never needed.
 A new build is a patched copy of the last kept one when it can be (`_patch_base`): a night changes
 a small part of each table, and rewriting every row of a 1 GB file cost most of a night's publish.
 Only the partitions of a table (the rows sharing one value of a grain column) whose fingerprint
-differs from the work table's are deleted and written again; see `_patch_table`.
+differs from the work table's are deleted and written again; see `_patch_table`. The work side's
+fingerprints are kept beside the build (`<build_id>.fingerprints`, a small DuckDB file): the next
+publish compares with them instead of hashing every row of the kept build again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from warehouse.connection import DuckDBSettings, connect
 STORAGE_VERSION = "v1.0.0"
 PUBLIC_AUDIT_TABLES = ("quarantine", "ingested_files")
 BUILD_SUFFIX = ".duckdb"
+FINGERPRINTS_SUFFIX = ".fingerprints"
 _SQL_TYPES = {str: "VARCHAR", int: "INTEGER", datetime: "TIMESTAMPTZ"}  # of build_info's values
 PARTIAL_SUFFIX = ".partial"
 # A kept build whose deleted rows left more than this share of its blocks free is not patched: the
@@ -127,17 +130,32 @@ def publish(
     builds_dir.mkdir(parents=True, exist_ok=True)
     for leftover in builds_dir.glob(f"*{PARTIAL_SUFFIX}*"):
         leftover.unlink()
-    partial = builds_dir / f"{info.build_id}{BUILD_SUFFIX}{PARTIAL_SUFFIX}"
+    build = builds_dir / f"{info.build_id}{BUILD_SUFFIX}"
+    partial = build.with_name(build.name + PARTIAL_SUFFIX)
+    fingerprints = fingerprints_of(build)
+    partial_fingerprints = fingerprints.with_name(fingerprints.name + PARTIAL_SUFFIX)
     base = _patch_base(builds_dir, info, duckdb_settings)
     if base is not None:
         shutil.copyfile(base.path, partial)
-    rows_written = _write_serving_file(work, partial, info, duckdb_settings, grains or {}, base)
-    build = builds_dir / f"{info.build_id}{BUILD_SUFFIX}"
+    rows_written = _write_serving_file(
+        work, partial, info, duckdb_settings, grains or {}, base, partial_fingerprints
+    )
+    # The build first: a crash between the two leaves a build without fingerprints (the next
+    # publish hashes it), never fingerprints of a build that is not there.
     os.replace(partial, build)
+    os.replace(partial_fingerprints, fingerprints)
     install(build, serving)
     for old in list_builds(builds_dir)[:-keep]:
         old.unlink()
+    kept_fingerprints = set(map(fingerprints_of, list_builds(builds_dir)))
+    for stale in set(builds_dir.glob(f"*{FINGERPRINTS_SUFFIX}")) - kept_fingerprints:
+        stale.unlink()
     return Publication(build, base.build_id if base else None, rows_written)
+
+
+def fingerprints_of(build: Path) -> Path:
+    """Where the fingerprints of a kept build's partitions are (see `_patch_table`)."""
+    return build.with_suffix(FINGERPRINTS_SUFFIX)
 
 
 def install(build: Path, serving: Path) -> None:
@@ -237,14 +255,17 @@ def _patch_base(
 
 def _write_serving_file(
     work: Path, target: Path, info: BuildInfo, duckdb_settings: DuckDBSettings | None,
-    grains: Mapping[str, Sequence[str]], base: _PatchBase | None,
+    grains: Mapping[str, Sequence[str]], base: _PatchBase | None, fingerprints: Path,
 ) -> int:
-    """Write the build file `target` (a copy of `base` to patch, if any); returns the rows written."""
+    """Write the build file `target` (a copy of `base` to patch, if any) and the fingerprints of
+    the partitions it compared (`fingerprints`); returns the rows written."""
     connection = connect(None, duckdb_settings)  # in memory: the work file is only attached, read-only
     try:
         connection.execute(f"ATTACH {_literal(work)} AS work (READ_ONLY)")
         storage = "" if base else f" (STORAGE_VERSION '{STORAGE_VERSION}')"
         connection.execute(f"ATTACH {_literal(target)} AS serving{storage}")
+        connection.execute(f"ATTACH {_literal(fingerprints)} AS new_fingerprints")
+        known = _attach_base_fingerprints(connection, base)
         tables = connection.execute(
             """
             SELECT schema_name, table_name FROM duckdb_tables()
@@ -267,7 +288,7 @@ def _write_serving_file(
             grain = grains.get(f"{schema}.{table}")
             patched = None
             if grain and existing.get((schema, table)) == wanted[(schema, table)]:
-                patched = _patch_table(connection, name, grain)
+                patched = _patch_table(connection, schema, table, grain, known)
             if patched is None:
                 connection.execute(f"DROP TABLE IF EXISTS serving.{name}")
                 # A stable row order: readers that forget ORDER BY see the same order every build.
@@ -281,34 +302,63 @@ def _write_serving_file(
         _copy_comments(connection)
         _write_build_info(connection, info, tables, base)
         connection.execute("DETACH serving")
+        connection.execute("DETACH new_fingerprints")
     finally:
         connection.close()
     return rows_written
 
 
-def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequence[str]) -> int | None:
-    """Make serving.`name` hold work.`name`'s rows by rewriting the partitions that differ; returns
-    the rows written, or None when more than MAX_CHANGED_SHARE_TO_PATCH of them would be.
+def _attach_base_fingerprints(connection: duckdb.DuckDBPyConnection, base: _PatchBase | None) -> set[str]:
+    """Attach the fingerprints kept beside `base` as base_fingerprints; returns the names of its
+    tables (none without a readable file: the kept build is then hashed)."""
+    path = fingerprints_of(base.path) if base else None
+    if path is None or not path.is_file():
+        return set()
+    try:
+        connection.execute(f"ATTACH {_literal(path)} AS base_fingerprints (READ_ONLY)")
+    except duckdb.Error:
+        return set()
+    return {name for (name,) in connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'base_fingerprints'"
+    ).fetchall()}
+
+
+def _patch_table(
+    connection: duckdb.DuckDBPyConnection, schema: str, table: str, grain: Sequence[str],
+    known: set[str],
+) -> int | None:
+    """Make serving.`schema`.`table` hold work's rows by rewriting the partitions that differ;
+    returns the rows written, or None when more than MAX_CHANGED_SHARE_TO_PATCH of them would be.
 
     A partition is the rows sharing one value of one grain column. Its fingerprint is its row
     count with the XOR and the sum of its rows' 64-bit hashes (every column). The grain's columns
     are tried in order until the differing partitions hold at most GOOD_PARTITIONING_SHARE of the
     rows (else the best of them is used): the event of new abnormal returns, the day of a new
     session's bars, the security of a rewritten price history. Both tables have the same
-    columns, and no two rows of either share the grain (the gate tests it before publishing)."""
+    columns, and no two rows of either share the grain (the gate tests it before publishing).
+
+    The work side's fingerprints are written to new_fingerprints."<schema>.<table>.<column>":
+    once the table is patched, they are the serving side's. The serving side's come from
+    base_fingerprints when the kept build has them (`known`), else from hashing its rows."""
+    name = f"{_identifier(schema)}.{_identifier(table)}"
     total = connection.execute(f"SELECT count(*) FROM work.{name}").fetchone()[0]
     tried = []  # (rows deleted and written, rows written, column, temp table of its changes)
     for index, column in enumerate(map(_identifier, grain)):
-        fingerprints = {
-            side: f"""(SELECT {column}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
-                FROM (SELECT {column}, hash(*COLUMNS(*)) AS h FROM {side}.{name}) GROUP BY {column})"""
-            for side in ("work", "serving")
-        }
+        stored = f"{schema}.{table}.{grain[index]}"
+        connection.execute(
+            f"CREATE TABLE new_fingerprints.{_identifier(stored)} AS "
+            + _fingerprints_query(f"work.{name}", column)
+        )
+        serving_side = (
+            f"base_fingerprints.{_identifier(stored)}" if stored in known
+            else f"({_fingerprints_query(f'serving.{name}', column)})"
+        )
         changes = f"changed_partitions_{index}"
         connection.execute(f"""
             CREATE OR REPLACE TEMP TABLE {changes} AS
             SELECT {column}, w.n AS rows_in_work, s.n AS rows_in_serving
-            FROM {fingerprints["work"]} AS w FULL JOIN {fingerprints["serving"]} AS s USING ({column})
+            FROM new_fingerprints.{_identifier(stored)} AS w
+            FULL JOIN {serving_side} AS s USING ({column})
             WHERE (w.n, w.x, w.s) IS DISTINCT FROM (s.n, s.x, s.s)
         """)
         written, deleted = connection.execute(
@@ -329,6 +379,14 @@ def _patch_table(connection: duckdb.DuckDBPyConnection, name: str, grain: Sequen
     for *_, table in tried:
         connection.execute(f"DROP TABLE {table}")
     return written if patchable else None
+
+
+def _fingerprints_query(relation: str, column: str) -> str:
+    """Each partition of `relation` by `column`: its rows, and the XOR and sum of their hashes."""
+    return f"""
+        SELECT {column}, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
+        FROM (SELECT {column}, hash(*COLUMNS(*)) AS h FROM {relation}) GROUP BY {column}
+    """
 
 
 def _primary_keys(connection: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:

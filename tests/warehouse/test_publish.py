@@ -176,12 +176,15 @@ def test_leftovers_of_a_crashed_publish_are_removed_and_never_served(tmp_path: P
     publish_build(tmp_path, 1, events=3)
     builds = tmp_path / "builds"
     (builds / "20261125T080000Z-00000002.duckdb.partial").write_bytes(b"half a file")
+    (builds / "20261125T080000Z-00000002.fingerprints.partial").write_bytes(b"half a file")
+    (builds / "20261125T073000Z-00000000.fingerprints").write_bytes(b"of no kept build")
     (tmp_path / "serving.duckdb.wal").write_bytes(b"stale")
 
     publish_build(tmp_path, 3, events=4)
 
     assert sorted(path.name for path in builds.iterdir()) == [
-        "20261125T070000Z-00000001.duckdb", "20261125T090000Z-00000003.duckdb"
+        "20261125T070000Z-00000001.duckdb", "20261125T070000Z-00000001.fingerprints",
+        "20261125T090000Z-00000003.duckdb", "20261125T090000Z-00000003.fingerprints",
     ]
     assert not (tmp_path / "serving.duckdb.wal").exists()
     assert read_build_info(tmp_path / "serving.duckdb")["build_id"] == "20261125T090000Z-00000003"
@@ -240,6 +243,37 @@ def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_chang
     assert close_comment == [("Close.",)]
     assert info[0][:2] == ("20261125T070000Z-00000001", 1)
     assert json.loads(info[0][2])["marts.fct_prices"] == 300
+
+
+def test_the_next_build_compares_the_work_file_with_the_fingerprints_kept_beside_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)  # a patch in a row
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    add_prices(work)
+    publish_number(work, tmp_path, 1, PRICE_GRAINS)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("UPDATE marts.fct_prices SET close = -1 WHERE day = 50")
+    second = publish_number(work, tmp_path, 2, PRICE_GRAINS)
+    fingerprints = second.build.with_suffix(".fingerprints")
+    with duckdb.connect(str(fingerprints)) as connection:
+        # The work side's partitions by day, as the second build holds them.
+        assert connection.execute('SELECT count(*) FROM "marts.fct_prices.day"').fetchall() == [(100,)]
+        # A wrong fingerprint for day 7: the next build rewrites that day although the work file
+        # did not change, so the kept fingerprints are what it compares with, not the build's rows.
+        connection.execute('UPDATE "marts.fct_prices.day" SET x = xor(x, 1) WHERE day = 7')
+
+    # 3 bars, and the 5 rows of the tables without a grain, written whole.
+    assert publish_number(work, tmp_path, 3, PRICE_GRAINS).rows_written == 3 + 5
+
+    # Without the last build's fingerprints, its rows are hashed: only the changed day is found.
+    list_builds(tmp_path / "builds")[-1].with_suffix(".fingerprints").unlink()
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("UPDATE marts.fct_prices SET close = -2 WHERE day = 60")
+        wanted = connection.execute("SELECT * FROM marts.fct_prices ORDER BY ALL").fetchall()
+    assert publish_number(work, tmp_path, 4, PRICE_GRAINS).rows_written == 3 + 5
+    with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
+        assert serving.execute("SELECT * FROM marts.fct_prices ORDER BY ALL").fetchall() == wanted
 
 
 def test_a_table_mostly_changed_or_of_new_columns_is_written_whole_in_its_grains_order(
