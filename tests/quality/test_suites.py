@@ -129,3 +129,18 @@ def test_raw_suites_check_only_the_rows_loaded_since_the_run_started(warehouse):
     assert later.success and later.row_count == 0
     assert not earlier.success and earlier.row_count == 2
     assert not every_row.success and every_row.row_count == 2
+
+
+def test_daily_return_suites_check_each_changed_securitys_recomputed_days_only(warehouse):
+    warehouse.execute("""
+        CREATE TABLE intermediate.int_prices__changes (security_id VARCHAR, recompute_from_index INTEGER);
+        INSERT INTO intermediate.int_prices__changes VALUES ('sec_aapl', 2), ('sec_x', 1);
+    """)
+    suites = [SUITES["int_prices__daily_returns"], SUITES["int_prices__daily_returns__outliers"]]
+    in_a_run = {**PARAMS, "loaded_since": dt.datetime(2024, 12, 2, tzinfo=dt.UTC)}
+
+    # sec_aapl from session 2, sec_x from session 1: not every row from the earliest change on
+    assert [outcome.row_count for outcome in run_suites(warehouse, suites, in_a_run)] == [3, 3]
+    warehouse.execute("DELETE FROM intermediate.int_prices__changes")  # a night without new bars
+    assert [outcome.row_count for outcome in run_suites(warehouse, suites, in_a_run)] == [0, 0]
+    assert [outcome.row_count for outcome in run_suites(warehouse, suites, PARAMS)] == [6, 6]
