@@ -24,7 +24,13 @@ sessions as (
 ),
 
 daily as (
-    select * from {{ ref('int_prices__daily_returns') }}
+    -- Bounded by the sessions the events' days span: without the bound DuckDB built its hash
+    -- table on all 12.7 M daily returns (bench scale) to join a night's few events
+    -- (0.7 to 1.3 s for one event; 0.07 s with it).
+    select d.* from {{ ref('int_prices__daily_returns') }} as d
+    where d.session_index
+        between (select min(event_session_index) from linked) + {{ var('daily_window_start') }}
+        and (select max(event_session_index) from linked) + {{ var('daily_window_end') }}
 ),
 
 benchmark as (
