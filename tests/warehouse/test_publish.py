@@ -202,6 +202,19 @@ def add_prices(work: Path) -> None:
 PRICE_GRAINS = {"marts.fct_prices": ("day", "ticker")}
 
 
+def second_build(
+    folder: Path, change: str, grains=PRICE_GRAINS, keep: int = 3
+) -> tuple[Path, Publication]:
+    """A work file with prices published as build 1, then changed by the SQL `change` and
+    published as build 2: the work file and build 2."""
+    work = make_work_file(folder / "work.duckdb", events=3)
+    add_prices(work)
+    publish_number(work, folder, 1, grains, keep=keep)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute(change)
+    return work, publish_number(work, folder, 2, grains, keep=keep)
+
+
 def test_the_next_build_patches_a_copy_of_the_last_one_rewriting_only_what_changed(tmp_path: Path):
     work = make_work_file(tmp_path / "work.duckdb", events=3)
     add_prices(work)
@@ -249,12 +262,7 @@ def test_the_next_build_compares_the_work_file_with_the_fingerprints_kept_beside
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)  # a patch in a row
-    work = make_work_file(tmp_path / "work.duckdb", events=3)
-    add_prices(work)
-    publish_number(work, tmp_path, 1, PRICE_GRAINS)
-    with duckdb.connect(str(work)) as connection:
-        connection.execute("UPDATE marts.fct_prices SET close = -1 WHERE day = 50")
-    second = publish_number(work, tmp_path, 2, PRICE_GRAINS)
+    work, second = second_build(tmp_path, "UPDATE marts.fct_prices SET close = -1 WHERE day = 50")
     fingerprints = second.build.with_suffix(".fingerprints")
     with duckdb.connect(str(fingerprints)) as connection:
         # The work side's partitions by day, as the second build holds them.
@@ -337,12 +345,9 @@ def test_a_build_with_too_many_free_blocks_is_not_patched(
     """A patch that rewrites tables frees the blocks they held; past the share, the next build is
     written whole (which compacts the file)."""
     monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)
-    work = make_work_file(tmp_path / "work.duckdb", events=3)
-    add_prices(work)
-    publish_number(work, tmp_path, 1, PRICE_GRAINS, keep=9)
-    with duckdb.connect(str(work)) as connection:
-        connection.execute("UPDATE marts.fct_prices SET close = 0 WHERE day <= 20")
-    second = publish_number(work, tmp_path, 2, PRICE_GRAINS, keep=9)
+    work, second = second_build(
+        tmp_path, "UPDATE marts.fct_prices SET close = 0 WHERE day <= 20", keep=9
+    )
     with duckdb.connect(str(second.build), read_only=True) as connection:
         free_blocks = connection.execute("SELECT free_blocks FROM pragma_database_size()").fetchone()[0]
     monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", max_free_share)
@@ -358,13 +363,10 @@ def test_a_table_is_patched_by_the_grain_column_whose_changed_partitions_are_sma
 ):
     """Grain (ticker, day): a new day changes every ticker's partition, but one day's only."""
     grains = {"marts.fct_prices": ("ticker", "day")}
-    work = make_work_file(tmp_path / "work.duckdb", events=3)
-    add_prices(work)
-    publish_number(work, tmp_path, 1, grains)
-    with duckdb.connect(str(work)) as connection:
-        connection.execute("INSERT INTO marts.fct_prices VALUES ('a', 101, 1), ('b', 101, 2), ('c', 101, 3)")
-
-    second = publish_number(work, tmp_path, 2, grains)
+    _, second = second_build(
+        tmp_path, "INSERT INTO marts.fct_prices VALUES ('a', 101, 1), ('b', 101, 2), ('c', 101, 3)",
+        grains,
+    )
 
     assert second.rows_written == 3 + 5
     with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
