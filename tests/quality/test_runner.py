@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 import subprocess
 import sys
 
+import pytest
 from quality_fixtures import PARAMS
 
 import warehouse.quality.data_docs as data_docs
@@ -121,6 +124,24 @@ def test_a_missing_table_is_a_failed_outcome_not_a_crash(warehouse):
     [outcome] = run_suites(warehouse, SESSIONS, PARAMS)
     assert not outcome.success and outcome.blocks
     assert "raw_exchange_sessions could not run on raw.exchange_sessions" in outcome.failures[0]
+
+
+def test_a_suite_names_the_rows_a_run_loaded_or_writes_its_own_condition(tmp_path):
+    """`loaded_rows` is a name in LOADED_ROWS or a SQL condition; a misspelt name is an error
+    naming the file, not a query that fails every night."""
+    data = json.loads((runner.SUITES_DIR / "marts" / "fct_event_impact.json").read_text())
+    since = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    assert runner.LOADED_ROWS["changed_events"] in runner.Suite.from_file(
+        runner.SUITES_DIR / "marts" / "fct_event_impact.json"
+    ).query(since)
+
+    own, misspelt = tmp_path / "own.json", tmp_path / "misspelt.json"
+    own.write_text(json.dumps({**data, "meta": {**data["meta"], "loaded_rows": "tested.car > 0"}}))
+    assert runner.Suite.from_file(own).query(since).endswith(" AS tested WHERE tested.car > 0")
+    assert " WHERE " not in runner.Suite.from_file(own).query(None)  # a checks-only run: every row
+    misspelt.write_text(json.dumps({**data, "meta": {**data["meta"], "loaded_rows": "changed_event"}}))
+    with pytest.raises(ValueError, match=r"misspelt\.json: loaded_rows 'changed_event' is not one of"):
+        runner.Suite.from_file(misspelt)
 
 
 def test_importing_the_package_does_not_import_great_expectations():

@@ -33,6 +33,23 @@ _UNSHOWN_KWARGS = ("batch_id", "row_condition", "condition_parser", "ignore_row_
 ROW_WISE_EXPECTATIONS = (
     "expect_column_values_", "expect_column_pair_values_", "expect_multicolumn_values_"
 )
+# The rows a run loaded or rebuilt, by name, as conditions on the suite's rows (`tested`), for a
+# suite's `loaded_rows`. The incremental tables' are their change tables' keys (docs/incremental.md),
+# as the dbt tests' `changed_rows_condition` (dbt_project/macros/incremental/changed_rows_tests.sql).
+LOADED_ROWS = {
+    "ingested": "tested.ingested_at >= $loaded_since",
+    # The earliest recomputed session stated first lets DuckDB skip the older row groups.
+    "recomputed_sessions": (
+        "tested.session_index >= (SELECT min(recompute_from_index) FROM intermediate.int_prices__changes)"
+        " AND EXISTS (SELECT 1 FROM intermediate.int_prices__changes AS changes"
+        " WHERE changes.security_id = tested.security_id"
+        " AND tested.session_index >= changes.recompute_from_index)"
+    ),
+    "changed_events": (
+        "EXISTS (SELECT 1 FROM intermediate.int_events__changes AS changes"
+        " WHERE changes.event_id = tested.event_id AND changes.security_id = tested.security_id)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -41,9 +58,9 @@ class Suite:
 
     meta: `dataset` (schema.table), `layer`, `severity` (`blocking` or `warning`),
     `description`, `key` (columns naming a row in messages), `columns` (SELECT expressions,
-    default every column) and `loaded_rows` (a SQL condition selecting the rows a run loaded or
-    rebuilt: on `$loaded_since` for raw tables, on the change tables for incremental models;
-    without it, or in a checks-only run, every row is validated).
+    default every column) and `loaded_rows` (the rows a run loaded or rebuilt: a name in
+    `LOADED_ROWS`, or a SQL condition on the rows, `tested`; without it, or in a checks-only run,
+    every row is validated).
     """
 
     data: Mapping[str, Any]
@@ -58,6 +75,12 @@ class Suite:
     def from_file(cls, path: Path) -> Suite:
         data = json.loads(path.read_text(encoding="utf-8"))
         meta = data["meta"]
+        loaded_rows = meta.get("loaded_rows", "")
+        if loaded_rows.isidentifier() and loaded_rows not in LOADED_ROWS:
+            raise ValueError(
+                f"{path}: loaded_rows {loaded_rows!r} is not one of {', '.join(LOADED_ROWS)}"
+                " (or a SQL condition)"
+            )
         return cls(
             data, data["name"], meta["dataset"], meta["layer"], meta["severity"],
             meta.get("description", ""), tuple(meta.get("key", ())),
@@ -65,9 +88,9 @@ class Suite:
 
     def query(self, loaded_since: dt.datetime | None) -> str:
         meta = self.data["meta"]
-        sql = f"SELECT {', '.join(meta.get('columns', ['*']))} FROM {self.dataset}"
+        sql = f"SELECT {', '.join(meta.get('columns', ['*']))} FROM {self.dataset} AS tested"
         if loaded_since is not None and "loaded_rows" in meta:
-            sql += f" WHERE {meta['loaded_rows']}"
+            sql += f" WHERE {LOADED_ROWS.get(meta['loaded_rows'], meta['loaded_rows'])}"
         return sql
 
     @property
