@@ -114,6 +114,16 @@
       and target.security_id = changes.security_id
 {%- endmacro %}
 
+{#- The sessions the (changed) events of `events` read, from `first_day` to `last_day` around their
+    day 0 (event_session_index): a condition on `session_column` of a series keyed by session.
+    DuckDB then skips the older row groups by their min/max rather than joining the whole history
+    to a night's few events (a range holding every event's days gives the same rows; a full build
+    spans the history). -#}
+{% macro within_event_days(session_column, events, first_day, last_day) -%}
+    {{ session_column }} between (select min(event_session_index) from {{ events }}) + {{ first_day }}
+        and (select max(event_session_index) from {{ events }}) + {{ last_day }}
+{%- endmacro %}
+
 {#- The pre-hook of an incremental model keyed by (security_id, session_index): delete the rows of
     each changed security from its `from_column` (a column or expression over `changes`) on. -#}
 {% macro delete_recomputed_rows(changes, from_column) -%}

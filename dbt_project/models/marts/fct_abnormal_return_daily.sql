@@ -24,13 +24,10 @@ sessions as (
 ),
 
 daily as (
-    -- Bounded by the sessions the events' days span: without the bound DuckDB built its hash
-    -- table on all 12.7 M daily returns (bench scale) to join a night's few events
-    -- (0.7 to 1.3 s for one event; 0.07 s with it).
+    -- Bounded: without it DuckDB built its hash table on all 12.7 M daily returns (bench scale)
+    -- to join a night's few events (0.7 to 1.3 s for one event; 0.07 s with it).
     select d.* from {{ ref('int_prices__daily_returns') }} as d
-    where d.session_index
-        between (select min(event_session_index) from linked) + {{ var('daily_window_start') }}
-        and (select max(event_session_index) from linked) + {{ var('daily_window_end') }}
+    where {{ within_event_days('d.session_index', 'linked', var('daily_window_start'), var('daily_window_end')) }}
 ),
 
 benchmark as (

@@ -35,10 +35,13 @@ window_rel_days as (
 
 models as (
     select * from {{ ref('int_market_model__rolling') }}
+    where {{ within_event_days('session_index', 'linked', 0, 0) }}
 ),
 
 daily as (
     select * from {{ ref('int_prices__daily_returns') }}
+    where {{ within_event_days('session_index', 'linked',
+        '(select min(rel_day) from window_rel_days)', '(select max(rel_day) from window_rel_days)') }}
 ),
 
 event_windows as (

@@ -36,7 +36,7 @@ security_keys as (
 models as (
     select security_id, session_index, alpha, beta
     from {{ ref('int_market_model__rolling') }}
-    where has_model
+    where has_model and {{ within_event_days('session_index', 'linked', 0, 0) }}
 ),
 
 daily as (
@@ -47,6 +47,8 @@ daily as (
     inner join security_keys as k
         on k.security_id = d.security_id
     where d."return" is not null and d.benchmark_return is not null
+        and {{ within_event_days('d.session_index', 'linked',
+            '(select min(rel_day) from rel_days)', '(select max(rel_day) from rel_days)') }}
 )
 
 select
