@@ -129,11 +129,10 @@ def test_a_missing_table_is_a_failed_outcome_not_a_crash(warehouse):
 def test_a_suite_names_the_rows_a_run_loaded_or_writes_its_own_condition(tmp_path):
     """`loaded_rows` is a name in LOADED_ROWS or a SQL condition; a misspelt name is an error
     naming the file, not a query that fails every night."""
-    data = json.loads((runner.SUITES_DIR / "marts" / "fct_event_impact.json").read_text())
+    shipped = runner.SUITES_DIR / "marts" / "fct_event_impact.json"
+    data = json.loads(shipped.read_text())
     since = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
-    assert runner.LOADED_ROWS["changed_events"] in runner.Suite.from_file(
-        runner.SUITES_DIR / "marts" / "fct_event_impact.json"
-    ).query(since)
+    assert runner.LOADED_ROWS["changed_events"] in runner.Suite.from_file(shipped).query(since)
 
     own, misspelt = tmp_path / "own.json", tmp_path / "misspelt.json"
     own.write_text(json.dumps({**data, "meta": {**data["meta"], "loaded_rows": "tested.car > 0"}}))
