@@ -13,7 +13,7 @@ Only the partitions of a table (the rows sharing one value of a grain column) wh
 differs from the work table's are deleted and written again; see `_patch_table`. The work side's
 fingerprints are kept beside the build (`<build_id>.fingerprints`, a DuckDB file about a seventh
 of the build's size): the next publish compares with them instead of hashing every row of the
-kept build again.
+kept build again, and patches a copy of them as it patches the build.
 """
 
 from __future__ import annotations
@@ -265,8 +265,10 @@ def _write_serving_file(
         connection.execute(f"ATTACH {_literal(work)} AS work (READ_ONLY)")
         storage = "" if base else f" (STORAGE_VERSION '{STORAGE_VERSION}')"
         connection.execute(f"ATTACH {_literal(target)} AS serving{storage}")
-        connection.execute(f"ATTACH {_literal(fingerprints)} AS new_fingerprints")
         known = _attach_base_fingerprints(connection, base)
+        if known:  # patched with the build: rewriting all of them cost a second a night
+            shutil.copyfile(fingerprints_of(base.path), fingerprints)
+        connection.execute(f"ATTACH {_literal(fingerprints)} AS new_fingerprints")
         tables = connection.execute(
             """
             SELECT schema_name, table_name FROM duckdb_tables()
@@ -284,12 +286,13 @@ def _write_serving_file(
         for schema in sorted({schema for schema, _ in tables} | {"marts"}):
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{_identifier(schema)}")
         rows_written = 0
+        refreshed: set[str] = set()  # the fingerprint tables this publish brought up to date
         for schema, table in tables:
             name = f"{_identifier(schema)}.{_identifier(table)}"
             grain = grains.get(f"{schema}.{table}")
             patched = None
             if grain and existing.get((schema, table)) == wanted[(schema, table)]:
-                patched = _patch_table(connection, schema, table, grain, known)
+                patched = _patch_table(connection, schema, table, grain, known, refreshed)
             if patched is None:
                 connection.execute(f"DROP TABLE IF EXISTS serving.{name}")
                 # A stable row order: readers that forget ORDER BY see the same order every build.
@@ -300,6 +303,8 @@ def _write_serving_file(
                 )
                 patched = connection.execute(f"SELECT count(*) FROM serving.{name}").fetchone()[0]
             rows_written += patched
+        for stale in known - refreshed:  # of a column not tried, or a table not patched
+            connection.execute(f"DROP TABLE new_fingerprints.{_identifier(stale)}")
         _copy_comments(connection)
         _write_build_info(connection, info, tables, base)
         connection.execute("DETACH serving")
@@ -328,7 +333,7 @@ def _attach_base_fingerprints(
 
 def _patch_table(
     connection: duckdb.DuckDBPyConnection, schema: str, table: str, grain: Sequence[str],
-    known: set[str],
+    known: set[str], refreshed: set[str],
 ) -> int | None:
     """Make serving.`schema`.`table` hold work's rows by rewriting the partitions that differ;
     returns the rows written, or None when more than MAX_CHANGED_SHARE_TO_PATCH of them would be.
@@ -340,17 +345,19 @@ def _patch_table(
     session's bars, the security of a rewritten price history. Both tables have the same
     columns, and no two rows of either share the grain (the gate tests it before publishing).
 
-    The work side's fingerprints are written to new_fingerprints."<schema>.<table>.<column>":
-    once the table is patched, they are the serving side's. The serving side's come from
-    base_fingerprints when the kept build has them (`known`), else from hashing its rows."""
+    The work side's fingerprints go to new_fingerprints."<schema>.<table>.<column>" (added to
+    `refreshed`): once the table is patched, they are the serving side's. The serving side's come
+    from base_fingerprints when the kept build has them (`known`), else from hashing its rows.
+    new_fingerprints starts as a copy of base_fingerprints when there is one: a known table gets
+    only its changed partitions' rows rewritten."""
     name = f"{_identifier(schema)}.{_identifier(table)}"
     total = connection.execute(f"SELECT count(*) FROM work.{name}").fetchone()[0]
     tried = []  # (rows deleted and written, rows written, column, temp table of its changes)
     for index, column in enumerate(map(_identifier, grain)):
         stored = f"{schema}.{table}.{grain[index]}"
+        work_side = "work_fingerprints"
         connection.execute(
-            f"CREATE TABLE new_fingerprints.{_identifier(stored)} AS "
-            + _fingerprints_query(f"work.{name}", column)
+            f"CREATE OR REPLACE TEMP TABLE {work_side} AS " + _fingerprints_query(f"work.{name}", column)
         )
         serving_side = (
             f"base_fingerprints.{_identifier(stored)}" if stored in known
@@ -360,10 +367,21 @@ def _patch_table(
         connection.execute(f"""
             CREATE OR REPLACE TEMP TABLE {changes} AS
             SELECT {column}, w.n AS rows_in_work, s.n AS rows_in_serving
-            FROM new_fingerprints.{_identifier(stored)} AS w
+            FROM {work_side} AS w
             FULL JOIN {serving_side} AS s USING ({column})
             WHERE (w.n, w.x, w.s) IS DISTINCT FROM (s.n, s.x, s.s)
         """)
+        target = f"new_fingerprints.{_identifier(stored)}"
+        if stored in known:
+            changed = _in_partitions(column, changes)
+            connection.execute(f"""
+                DELETE FROM {target} WHERE {changed};
+                INSERT INTO {target} SELECT * FROM {work_side} WHERE {changed}
+            """)
+        else:
+            connection.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {work_side}")
+        connection.execute(f"DROP TABLE {work_side}")
+        refreshed.add(stored)
         written, deleted = connection.execute(
             f"SELECT coalesce(sum(rows_in_work), 0), coalesce(sum(rows_in_serving), 0) FROM {changes}"
         ).fetchone()
@@ -373,15 +391,26 @@ def _patch_table(
     _, written, column, changes = min(tried)
     patchable = written <= MAX_CHANGED_SHARE_TO_PATCH * total
     if patchable:
-        connection.execute(f"DELETE FROM serving.{name} WHERE {column} IN (SELECT {column} FROM {changes})")
+        changed = _in_partitions(column, changes)
+        connection.execute(f"DELETE FROM serving.{name} WHERE {changed}")
         connection.execute(
-            f"INSERT INTO serving.{name} SELECT * FROM work.{name} "
-            f"WHERE {column} IN (SELECT {column} FROM {changes}) "
+            f"INSERT INTO serving.{name} SELECT * FROM work.{name} WHERE {changed} "
             f"ORDER BY {', '.join(map(_identifier, grain))}"
         )
     for *_, table in tried:
         connection.execute(f"DROP TABLE {table}")
     return written if patchable else None
+
+
+def _in_partitions(column: str, partitions: str) -> str:
+    """A condition: `column`'s value is one of those in the table `partitions`. The range first:
+    a cheap test on the scan (which skips the row groups outside it) that leaves the IN's hash
+    lookup a night's partitions rather than every row (1.1 s to 0.4 s over 10.5 M rows)."""
+    return (
+        f"{column} BETWEEN (SELECT min({column}) FROM {partitions})"
+        f" AND (SELECT max({column}) FROM {partitions})"
+        f" AND {column} IN (SELECT {column} FROM {partitions})"
+    )
 
 
 def _fingerprints_query(relation: str, column: str) -> str:

@@ -16,6 +16,7 @@ from warehouse.publish import (
     BuildInfo,
     Publication,
     RollbackError,
+    _fingerprints_query,
     build_id_for,
     list_builds,
     publish,
@@ -390,3 +391,60 @@ def test_a_change_in_any_column_reaches_the_patched_build(tmp_path: Path):
     assert second.rows_written == 1 + 5
     with duckdb.connect(str(tmp_path / "serving.duckdb"), read_only=True) as serving:
         assert serving.execute("SELECT tags FROM marts.fct_rows WHERE id = 7").fetchall() == [(["y"],)]
+
+
+def test_the_fingerprints_kept_beside_each_patched_build_are_those_of_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """They are a patched copy of the last build's: a partition rewritten in the build is
+    rewritten in them, and a column not tried (or a table gone) leaves no stale fingerprints."""
+    monkeypatch.setattr("warehouse.publish.MAX_FREE_SHARE_TO_PATCH", 1.0)  # patches in a row
+    work = make_work_file(tmp_path / "work.duckdb", events=3)
+    with duckdb.connect(str(work)) as connection:
+        connection.execute("""
+            CREATE TABLE marts.fct_bars AS SELECT 't' || ticker AS ticker, day, day * 1.5 AS close
+            FROM range(20) AS t(ticker), range(1, 51) AS d(day);
+            CREATE TABLE marts.fct_volumes AS SELECT day, 10 AS volume FROM range(1, 51) AS d(day);
+        """)
+    grains = {"marts.fct_bars": ("ticker", "day"), "marts.fct_volumes": ("day",)}
+    changes = [
+        None,  # build 1, written whole: no fingerprints yet
+        # a new day changes every ticker: both columns are tried, the day patches
+        "INSERT INTO marts.fct_bars SELECT 't' || i, 51, 1 FROM range(20) AS t(i);"
+        "INSERT INTO marts.fct_volumes VALUES (51, 11)",
+        # one ticker's history rewritten: the ticker column is enough, the day's is not tried
+        "UPDATE marts.fct_bars SET close = close + 1 WHERE ticker = 't3'",
+        # the next day: the day's fingerprints are those of build 3's rows again
+        "INSERT INTO marts.fct_bars SELECT 't' || i, 52, 1 FROM range(20) AS t(i)",
+        "DROP TABLE marts.fct_volumes",  # its fingerprints go with it
+    ]
+    stored_tables = []
+    for number, change in enumerate(changes, start=1):
+        if change:
+            with duckdb.connect(str(work)) as connection:
+                connection.execute(change)
+        build = publish_number(work, tmp_path, number, grains, keep=9).build
+        with duckdb.connect(str(build.with_suffix(".fingerprints")), read_only=True) as connection:
+            connection.execute(f"ATTACH '{build}' AS build (READ_ONLY)")
+            tables = [name for (name,) in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1"
+            ).fetchall()]
+            for name in tables:
+                schema, table, column = name.split(".")
+                kept = connection.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
+                fresh = connection.execute(
+                    _fingerprints_query(f'build."{schema}"."{table}"', f'"{column}"') + " ORDER BY ALL"
+                ).fetchall()
+                assert kept == fresh, f"build {number}: {name}"
+            with duckdb.connect(str(work), read_only=True) as work_connection:
+                wanted = work_connection.execute("SELECT * FROM marts.fct_bars ORDER BY ALL").fetchall()
+            assert connection.execute("SELECT * FROM build.marts.fct_bars ORDER BY ALL").fetchall() == wanted
+        stored_tables.append(tables)
+
+    assert stored_tables == [
+        [],
+        ["marts.fct_bars.day", "marts.fct_bars.ticker", "marts.fct_volumes.day"],
+        ["marts.fct_bars.ticker", "marts.fct_volumes.day"],
+        ["marts.fct_bars.day", "marts.fct_bars.ticker", "marts.fct_volumes.day"],
+        ["marts.fct_bars.ticker"],  # nothing changed: the ticker column was enough
+    ]
