@@ -28,6 +28,7 @@ from newsimpact.event_study_tests import (
     MIN_COMMON_SESSIONS,
     _RankSums,
     _add_window_ranks,
+    estimation_correlations,
     event_study_tests,
     event_study_tests_in_duckdb,
     rank_sums_in_duckdb,
@@ -422,6 +423,41 @@ def test_kolari_pynnonen_corrects_bmp_for_events_on_the_same_session():
     print(f"clustered events, rejection rates at 5 %: {rates}")
     assert rates["p_bmp"] > 0.2, rates
     assert 0.02 <= rates["p_kp"] <= 0.09, rates
+
+
+def test_the_cross_correlations_equal_a_pair_by_pair_computation():
+    """rho_ij of Kolari & Pynnoenen, computed in blocks of rows over their own sessions, against
+    np.corrcoef pair by pair on the sessions both CARs have: 100 CARs over ten years, so most pairs
+    share no session, some fewer than MIN_COMMON_SESSIONS (rho 0), and every CAR misses some days."""
+    rng = np.random.default_rng(11)
+    day0 = rng.integers(300, 2800, size=100)
+    estimation = {}
+    for car, session in enumerate(day0):
+        days = np.arange(session - 250, session - 10)
+        days = days[rng.random(days.size) > 0.1]
+        estimation[car] = dict(zip(days.tolist(), rng.normal(0, 0.02, days.size).tolist()))
+    frame = pl.DataFrame(
+        [
+            {"event_id": f"e{car:03d}", "security_id": "s", "day0": int(day0[car]),
+             "session_index": day, "abnormal_return": ar}
+            for car, returns in estimation.items() for day, ar in returns.items()
+        ],
+        schema_overrides={"day0": pl.Int32, "session_index": pl.Int32},
+    )
+
+    rho, got_day0 = estimation_correlations(frame)
+
+    expected = np.zeros((100, 100))
+    for i in range(100):
+        for j in range(100):
+            common = sorted(estimation[i].keys() & estimation[j].keys())
+            if len(common) >= MIN_COMMON_SESSIONS:
+                x = [estimation[i][k] for k in common]
+                y = [estimation[j][k] for k in common]
+                expected[i, j] = np.corrcoef(x, y)[0, 1]
+    assert (got_day0 == day0).all()
+    assert 0 < (expected == 0).sum() < 100 * 100  # pairs of both kinds
+    assert np.abs(rho - expected).max() <= 1e-12
 
 
 def test_the_bounded_memory_path_equals_the_in_memory_one():
