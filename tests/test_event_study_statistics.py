@@ -96,6 +96,15 @@ def recompute_car(
     )
 
 
+def pair_correlation(a: dict[int, float], b: dict[int, float]) -> float:
+    """The correlation of two CARs' estimation-window ARs ({session: AR}) on the sessions both
+    have; 0 when they share fewer than MIN_COMMON_SESSIONS."""
+    common = sorted(a.keys() & b.keys())
+    if len(common) < MIN_COMMON_SESSIONS:
+        return 0.0
+    return float(np.corrcoef([a[k] for k in common], [b[k] for k in common])[0, 1])
+
+
 def mean_pairwise_correlation(cars: list[Car]) -> float | None:
     """Kolari & Pynnönen's r: for each pair the correlation of the estimation-window ARs on common
     sessions, scaled by the share of event-window sessions the two windows share."""
@@ -106,14 +115,8 @@ def mean_pairwise_correlation(cars: list[Car]) -> float | None:
     correlations = []
     for i in range(len(cars)):
         for j in range(i + 1, len(cars)):
-            common = sorted(set(cars[i].estimation_ar) & set(cars[j].estimation_ar))
             shared = max(0, days - abs(cars[i].session - cars[j].session)) / days
-            rho = 0.0
-            if len(common) >= MIN_COMMON_SESSIONS:
-                x = [cars[i].estimation_ar[k] for k in common]
-                y = [cars[j].estimation_ar[k] for k in common]
-                rho = float(np.corrcoef(x, y)[0, 1])
-            correlations.append(rho * shared)
+            correlations.append(pair_correlation(cars[i].estimation_ar, cars[j].estimation_ar) * shared)
     return float(np.mean(correlations))
 
 
@@ -447,14 +450,8 @@ def test_the_cross_correlations_equal_a_pair_by_pair_computation():
 
     rho, got_day0 = estimation_correlations(frame)
 
-    expected = np.zeros((100, 100))
-    for i in range(100):
-        for j in range(100):
-            common = sorted(estimation[i].keys() & estimation[j].keys())
-            if len(common) >= MIN_COMMON_SESSIONS:
-                x = [estimation[i][k] for k in common]
-                y = [estimation[j][k] for k in common]
-                expected[i, j] = np.corrcoef(x, y)[0, 1]
+    expected = np.array([[pair_correlation(estimation[i], estimation[j]) for j in range(100)]
+                         for i in range(100)])
     assert (got_day0 == day0).all()
     assert 0 < (expected == 0).sum() < 100 * 100  # pairs of both kinds
     assert np.abs(rho - expected).max() <= 1e-12
