@@ -8,6 +8,11 @@ import polars as pl
 import pytest
 
 from newsimpact.bench.generate import INJECTED, Scale, generate
+from newsimpact.bench.measure import (
+    EVENT_STUDY_CORE_MODELS,
+    EVENT_STUDY_CORE_STEPS,
+    event_study_core_seconds,
+)
 from newsimpact.bench.report import MARKER, SECTIONS, write_markdown
 from newsimpact.bench.run import run_bench
 
@@ -49,6 +54,29 @@ def test_runs_are_measured_and_the_nights_ran(bench):
     assert result.runs[0].top_models and all(s >= 0 for _, s in result.runs[0].top_models)
     assert all(run.steps and all(step["seconds"] >= 0 for step in run.steps) for run in result.runs)
     assert result.comparison["floor_seconds"] > 0 and result.comparison["peer_seconds"] > 0
+
+
+def test_the_event_study_core_is_its_steps_and_models_of_the_full_build(bench):
+    full_build, no_input = bench[0].runs[0], bench[0].runs[-1]
+    steps = {step["step"]: step["seconds"] for step in full_build.steps}
+    assert set(EVENT_STUDY_CORE_STEPS) < set(steps)
+    # the core is a part of the build: more than its steps alone, less than the whole run
+    assert sum(steps[name] for name in EVENT_STUDY_CORE_STEPS) < full_build.core_seconds
+    assert full_build.core_seconds < full_build.wall_seconds
+    assert no_input.core_seconds is None  # dbt did not run
+    row = f"| warehouse event-study core (full build) | {full_build.core_seconds:.1f} |"
+    assert row in bench[1].read_text()
+
+
+def test_a_core_part_missing_from_the_run_is_named():
+    steps = dict.fromkeys(EVENT_STUDY_CORE_STEPS, 1.0)
+    models = dict.fromkeys(EVENT_STUDY_CORE_MODELS, 0.5) | {"int_entities__mentions": 9.0}
+    assert event_study_core_seconds(steps, models) == pytest.approx(
+        len(EVENT_STUDY_CORE_STEPS) + 0.5 * len(EVENT_STUDY_CORE_MODELS)
+    )
+    del models["int_market_model__rolling"]
+    with pytest.raises(ValueError, match="int_market_model__rolling"):
+        event_study_core_seconds(steps, models)
 
 
 def test_markdown_keeps_the_intro_and_has_every_section(bench):
