@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -148,6 +150,7 @@ def _execute(
                 ))
         if seals and inputs is None:
             inputs = run_seal.inputs_digest(settings, listings)
+        _import_in_background("great_expectations")  # for the first checks, after the ingestion
         with reuse_listings(listings):
             result = job.execute_in_process(
                 instance=instance, raise_on_error=False, run_config=run_config,
@@ -172,6 +175,22 @@ def _execute(
     if seals:
         run_seal.write_seal(settings, inputs)
     return EXIT_OK
+
+
+def _import_in_background(*modules: str) -> None:
+    """Import `modules` on a daemon thread. The first steps spend most of their time in DuckDB and
+    Polars, which release the GIL, so an import of a few seconds (Great Expectations: about 2 s)
+    overlaps them. A step that imports the module meanwhile waits for this import (Python's
+    module lock); an import that fails here is left to fail again there, with its error."""
+
+    def import_modules() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - reported by the step that needs the module
+                return
+
+    threading.Thread(target=import_modules, name="import-in-background", daemon=True).start()
 
 
 def _unchanged(settings: Settings, build: str, seconds: float) -> int:
