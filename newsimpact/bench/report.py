@@ -33,10 +33,10 @@ the warehouse's CARs to rounding. The *event-study core* is the part of the full
 what the floor does (the price ingestion, the calendar, returns, the rolling market model, news
 aligned to sessions and linked to securities, abnormal returns and CARs; the list is
 `EVENT_STUDY_CORE_STEPS` and `EVENT_STUDY_CORE_MODELS` in `newsimpact/bench/measure.py`): the
-issue's targets compare it with the floor and the peer. *Effect recovery* checks that the day-0 effects injected into
-three themes are found again in `marts.mart_theme_significance`, and that the other themes' CAARs
-are what the generator expects of them. The targets apply at full scale (5,000 tickers x 10
-years, 500,000 documents).
+issue's targets compare it with the floor and the peer. *Effect recovery* checks that the day-0
+effects injected into three themes are found again in `marts.mart_theme_significance`, and that
+the other themes' CAARs are what the generator expects of them. The targets apply at full scale
+(5,000 tickers x 10 years, 500,000 documents).
 """
 
 
