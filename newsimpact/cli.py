@@ -177,20 +177,19 @@ def _execute(
     return EXIT_OK
 
 
-def _import_in_background(*modules: str) -> None:
-    """Import `modules` on a daemon thread. The first steps spend most of their time in DuckDB and
+def _import_in_background(module: str) -> None:
+    """Import `module` on a daemon thread. The first steps spend most of their time in DuckDB and
     Polars, which release the GIL, so an import of a few seconds (Great Expectations: about 2 s)
     overlaps them. A step that imports the module meanwhile waits for this import (Python's
     module lock); an import that fails here is left to fail again there, with its error."""
 
-    def import_modules() -> None:
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001 - reported by the step that needs the module
-                return
+    def import_module() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - reported by the step that needs the module
+            pass
 
-    threading.Thread(target=import_modules, name="import-in-background", daemon=True).start()
+    threading.Thread(target=import_module, name="import-in-background", daemon=True).start()
 
 
 def _unchanged(settings: Settings, build: str, seconds: float) -> int:

@@ -54,6 +54,14 @@ class RunMeasure:
     def rows_per_second(self) -> float:
         return self.rows_in / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    def seconds_by_step(self) -> dict[str, float]:
+        """Each step's seconds, in the order the steps started; a pulled source's days, steps of
+        one name, summed."""
+        seconds: dict[str, float] = {}
+        for step in self.steps:
+            seconds[step["step"]] = seconds.get(step["step"], 0.0) + step["seconds"]
+        return seconds
+
 
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
@@ -140,11 +148,8 @@ def run_cli(
         models, measure.dbt_seconds = dbt_model_times(results)
         measure.top_models = [(model.step, model.seconds) for model in models[:TOP_MODELS]]
         if measure.exit_code == 0:
-            step_seconds: dict[str, float] = {}
-            for step in measure.steps:  # a pulled source's days are steps of one name
-                step_seconds[step["step"]] = step_seconds.get(step["step"], 0.0) + step["seconds"]
             measure.core_seconds = event_study_core_seconds(
-                step_seconds, {model.step: model.seconds for model in models}
+                measure.seconds_by_step(), {model.step: model.seconds for model in models}
             )
     return measure
 

@@ -107,14 +107,12 @@ def render(result) -> str:
         )
     lines += ["", "## Steps", ""]
     if any(run.steps for run in result.runs):
-        names = list(dict.fromkeys(step["step"] for run in result.runs for step in run.steps))
+        by_step = [run.seconds_by_step() for run in result.runs]
+        names = list(dict.fromkeys(name for seconds in by_step for name in seconds))
         lines += ["| step | " + " | ".join(run.label for run in result.runs) + " |",
                   "|---|" + "---:|" * len(result.runs)]
         for name in names:
-            cells = []
-            for run in result.runs:
-                seconds = [st["seconds"] for st in run.steps if st["step"] == name]
-                cells.append(f"{sum(seconds):.1f}" if seconds else "–")
+            cells = [f"{seconds[name]:.1f}" if name in seconds else "–" for seconds in by_step]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     else:
         lines.append("No step timings: the runs wrote no `last_run.json`.")
